@@ -1,0 +1,343 @@
+"""
+The contracts between protocols and backends.
+
+A backend implements L{IMailStore}, L{IAccount}, L{IMailbox} and L{IMessageContent}; SMTP,
+POP3 and IMAP4 use nothing else. C{twisted_mail_stack.testing.MailStoreConformance} checks every
+rule written here, so a backend that passes it works with every protocol.
+
+General rules for every backend:
+  - Every method returns a L{Deferred}; errors arrive as failures of the classes in
+    L{twisted_mail_stack.errors} (L{StorageError} for anything the client cannot fix).
+  - Mailbox names are Unicode strings whose hierarchy delimiter is C{/} (L{DELIMITER}).
+    C{INBOX} is matched case-insensitively and always reported as C{"INBOX"}; every other name is
+    case-sensitive. A name with an empty component, a C{.} or C{..} component, NUL, or a control
+    character fails with L{InvalidMailboxName}, and a backend never touches storage outside the
+    account for any name.
+  - UIDs of a folder are positive, strictly ascending in order of arrival, survive restarts and are
+    never reused while UIDVALIDITY stays the same (RFC 3501 2.3.1.1). UIDVALIDITY changes only when
+    a backend has to renumber a folder (e.g. its index was lost); it then fires L{MailboxReset}.
+  - Every change to a message (arrival, flag change, expunge) gives it, or the folder, a new
+    modification sequence number greater than every earlier one in that folder; the folder's
+    HIGHESTMODSEQ is the largest ever given (RFC 7162 3.1.1). Modseqs are positive and survive
+    restarts.
+  - Flags are the system flags of L{Flag} in canonical case plus keywords (any IMAP atom).
+    C{\\Recent} is not stored: see L{IMailbox.claim_recent}.
+
+The imports from values are re-exported for convenience.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, BinaryIO
+
+from zope.interface import Attribute, Interface
+
+from .values import (
+    Change,
+    CopyResult,
+    MailboxInfo,
+    MailboxStatus,
+    MessageInfo,
+    SpecialUse,
+    StoreMode,
+    StoreResult,
+)
+
+if TYPE_CHECKING:
+    from twisted.internet.defer import Deferred
+
+__all__ = [
+    "IMessageSource",
+    "IMessageContent",
+    "IMaildropLock",
+    "IMailbox",
+    "IAccount",
+    "IMailStore",
+    "ChangeListener",
+]
+
+#: Called with each L{Change}; see L{IMailbox.add_listener}.
+ChangeListener = Callable[[Change], None]
+
+
+class IMessageSource(Interface):
+    """
+    The bytes of one message to store, given to L{IMailStore.deliver} and L{IMailbox.append}.
+
+    Sources are read once or more, never modified. C{twisted_mail_stack.sources} has
+    C{BytesSource} and C{FileSource}.
+    """
+
+    size = Attribute("The exact length of the message in bytes (int).")
+    path = Attribute(
+        "A filesystem path holding exactly these bytes, or None. A disk backend may hard-link "
+        "or copy it instead of reading through open()."
+    )
+
+    def open() -> BinaryIO:
+        """
+        Return a new binary file positioned at the start of the message.
+
+        The caller closes it. Reading may block, so disk backends read it in a worker thread; it
+        is used by one thread at a time.
+        """
+
+
+class IMessageContent(Interface):
+    """An open message whose bytes can be read by range without loading it whole."""
+
+    size = Attribute("Length of the message in bytes (int); equals MessageInfo.size.")
+
+    def read(offset: int, length: int) -> Deferred[bytes]:
+        """
+        Read up to C{length} bytes starting at byte C{offset}.
+
+        Returns fewer bytes only at the end of the message, and C{b""} at or past the end.
+        Reads of one content may be issued one after another; they never overlap in time.
+        """
+
+    def close() -> Deferred[None]:
+        """Release the content. Reading after close is undefined. Closing twice is harmless."""
+
+
+class IMaildropLock(Interface):
+    """An exclusive lock on one folder, held by one POP3 session (RFC 1939 8)."""
+
+    def release() -> Deferred[None]:
+        """Give the lock up. Releasing twice is harmless."""
+
+
+class IMailbox(Interface):
+    """
+    One open folder of one account: a session's handle.
+
+    Several handles of the same folder may be open at once, in one process or several; each sees
+    every change the others make (see L{add_listener}). A handle is used by one session and needs
+    no thread safety of its own.
+    """
+
+    name = Attribute("The folder's name as L{IAccount.list_mailboxes} gives it (str).")
+    uidvalidity = Attribute("The folder's UIDVALIDITY when this handle was opened (int > 0).")
+
+    def status() -> Deferred[MailboxStatus]:
+        """
+        Return current counters: messages, UIDVALIDITY, UIDNEXT (greater than every UID ever given
+        in this folder), unseen (messages without \\Seen) and HIGHESTMODSEQ.
+
+        Cheap: must not read message contents.
+        """
+
+    def list_messages() -> Deferred[Sequence[MessageInfo]]:
+        """
+        Return every message now in the folder, ordered by ascending UID.
+
+        The result is a snapshot: later changes do not alter it. It includes changes made by
+        other processes up to the call (as L{refresh} would find them). Cheap per message: flags,
+        sizes, dates and modseqs come from an index, never from opening message files.
+        POP3 uses this as its session snapshot.
+        """
+
+    def get_messages(uids: Iterable[int]) -> Deferred[Sequence[MessageInfo]]:
+        """
+        Return the current L{MessageInfo} of those C{uids} the folder holds, by ascending UID.
+
+        UIDs the folder does not hold are left out, not errors.
+        """
+
+    def open_content(uid: int) -> Deferred[IMessageContent]:
+        """
+        Open a message's bytes for reading by range.
+
+        Fails with L{NoSuchMessage} if the folder does not hold C{uid}. Content opened before an
+        expunge stays readable until closed (a POP3 or IMAP transfer in progress completes).
+        """
+
+    def append(
+        source: IMessageSource,
+        flags: Iterable[str] = (),
+        internal_date: datetime | None = None,
+    ) -> Deferred[MessageInfo]:
+        """
+        Store a new message in this folder and return its L{MessageInfo}.
+
+        It gets a UID greater than every UID ever given in the folder and a new modseq.
+        C{internal_date} defaults to now. The message is durable (survives a crash or power loss)
+        before the Deferred fires; on failure nothing of it is visible.
+        """
+
+    def set_flags(
+        uids: Iterable[int],
+        flags: Iterable[str],
+        mode: StoreMode,
+        unchanged_since: int | None = None,
+    ) -> Deferred[StoreResult]:
+        """
+        Replace, add or remove flags on the messages C{uids} (missing UIDs are ignored).
+
+        Each message whose flags actually change gets a new modseq and appears in
+        C{StoreResult.updated}; a message whose flags do not change keeps its modseq and is
+        left out. With C{unchanged_since} (RFC 7162 3.1.3), a message whose modseq is greater is
+        not changed and its UID is listed in C{StoreResult.conflicts}.
+        Invalid flags fail with L{ValueError} before anything changes.
+        """
+
+    def copy(uids: Iterable[int], target: str) -> Deferred[CopyResult]:
+        """
+        Copy messages, with their flags and internal dates, into folder C{target} of the same
+        account (which may be this folder).
+
+        Returns the target's UIDVALIDITY and a map of each copied source UID to its new UID; new
+        UIDs ascend in the order of the source UIDs (RFC 4315 3). Missing source UIDs are
+        skipped. Fails with L{NoSuchMailbox} before anything is copied if C{target} is missing.
+        Atomic: on failure the target holds none of the copies.
+        """
+
+    def move(uids: Iterable[int], target: str) -> Deferred[CopyResult]:
+        """
+        Like L{copy}, then remove the sources from this folder (RFC 6851), firing
+        L{MessageExpunged} for each. A message is never lost: it is in the target before it
+        leaves the source.
+        """
+
+    def expunge(uids: Iterable[int] | None = None) -> Deferred[Sequence[int]]:
+        """
+        Remove the messages flagged C{\\Deleted}, or only those of them among C{uids}
+        (UID EXPUNGE, RFC 4315 2.1). Returns the removed UIDs, ascending.
+        """
+
+    def remove(uids: Iterable[int]) -> Deferred[Sequence[int]]:
+        """
+        Remove the messages C{uids} whatever their flags (POP3's UPDATE state, RFC 1939 6).
+
+        Returns the UIDs that were removed, ascending; UIDs already gone are skipped.
+        """
+
+    def claim_recent() -> Deferred[Sequence[int]]:
+        """
+        Return the UIDs that are C{\\Recent} for the caller (RFC 3501 2.3.2): every message that
+        no earlier call on any handle of this folder, in any process, has returned.
+
+        Each message is returned by exactly one call, ever.
+        """
+
+    def lock() -> Deferred[IMaildropLock]:
+        """
+        Take this folder's exclusive maildrop lock, for a POP3 session.
+
+        Fails at once with L{MailboxInUse} if any session in any process holds it. The lock is
+        released by L{IMaildropLock.release}, by L{close}, or by the death of the process holding
+        it. IMAP sessions do not take it and keep working while it is held.
+        """
+
+    def add_listener(listener: ChangeListener) -> Deferred[None]:
+        """
+        Call C{listener(change)} for every later L{Change} of this folder, whoever makes it.
+
+        Changes made through any handle in this process reach every listener before the Deferred
+        of the operation that made them fires, in the order they happened. Changes made by other
+        processes (another server, a program writing the store directly) reach it when any
+        handle's L{refresh} or L{list_messages} runs, and the backend also looks for them by
+        itself at least every few seconds while a listener is registered (IMAP IDLE).
+        Listeners must not raise; an error raised by one is logged and does not affect others.
+        """
+
+    def remove_listener(listener: ChangeListener) -> Deferred[None]:
+        """Stop calling C{listener}. Removing one that is not registered is harmless."""
+
+    def refresh() -> Deferred[None]:
+        """Look for changes made by other processes now, and report them to the listeners."""
+
+    def close() -> Deferred[None]:
+        """Remove this handle's listeners, release its lock, free its resources. Idempotent."""
+
+
+class IAccount(Interface):
+    """One user's folder tree. Returned by L{IMailStore.open_account}; the cred avatar of every protocol."""
+
+    user = Attribute("The account name: the canonical address C{local@domain}, lower-cased (str).")
+    delimiter = Attribute("The hierarchy delimiter of mailbox names: always C{'/'} (str).")
+
+    def list_mailboxes() -> Deferred[Sequence[MailboxInfo]]:
+        """
+        Return every folder of the account, INBOX first and the rest sorted by name.
+
+        A name that exists only because it has children (C{a} when only C{a/b} exists) is
+        listed with C{selectable=False}. Subscriptions of folders that no longer exist are
+        listed as unselectable entries with C{subscribed=True} only if a backend keeps them;
+        it need not.
+        """
+
+    def create_mailbox(name: str, special_use: SpecialUse | None = None) -> Deferred[None]:
+        """
+        Create a folder. Fails with L{MailboxExists} if it exists and is selectable (creating a
+        name that exists only as a parent makes it selectable), with L{InvalidMailboxName} for a
+        bad name. Missing parents need not be created.
+        """
+
+    def delete_mailbox(name: str) -> Deferred[None]:
+        """
+        Delete a folder and its messages (RFC 3501 6.3.4). Its children, if any, stay, and the
+        name may remain as an unselectable parent. Fails with L{CannotDeleteInbox} for INBOX and
+        L{NoSuchMailbox} for a missing or unselectable name. Open handles of a deleted folder
+        see every message expunged.
+        """
+
+    def rename_mailbox(old: str, new: str) -> Deferred[None]:
+        """
+        Rename a folder and, with it, every child (C{a/b} follows C{a}) (RFC 3501 6.3.5).
+
+        Renaming INBOX moves all its messages into a new folder C{new} and leaves INBOX empty but
+        present. Fails with L{NoSuchMailbox} if C{old} is missing, L{MailboxExists} if C{new}
+        exists, L{InvalidMailboxName} for a bad name or a rename of a folder into its own child.
+        Flags, UIDs and subscriptions of the renamed folders may be kept or renumbered with a new
+        UIDVALIDITY.
+        """
+
+    def set_subscribed(name: str, subscribed: bool) -> Deferred[None]:
+        """Add or remove C{name} from the subscriptions (RFC 3501 6.3.6). The folder need not exist."""
+
+    def open_mailbox(name: str) -> Deferred[IMailbox]:
+        """Open a folder. Fails with L{NoSuchMailbox} if it is missing or unselectable."""
+
+    def close() -> Deferred[None]:
+        """Release the account's resources (not its open mailboxes). Idempotent."""
+
+
+class IMailStore(Interface):
+    """The root of a backend: every account and local delivery into them."""
+
+    def create_account(user: str) -> Deferred[None]:
+        """
+        Create an account with an INBOX and the folders of L{DEFAULT_FOLDERS} (with their
+        SPECIAL-USE roles, subscribed). Fails with L{AccountExists} if it exists.
+        C{user} is the canonical address, lower-cased.
+        """
+
+    def delete_account(user: str) -> Deferred[None]:
+        """Delete an account and all its mail. Fails with L{NoSuchAccount}."""
+
+    def list_accounts() -> Deferred[Sequence[str]]:
+        """Return the names of every account, sorted."""
+
+    def open_account(user: str) -> Deferred[IAccount]:
+        """Open an account. Fails with L{NoSuchAccount}."""
+
+    def deliver(
+        users: Sequence[str],
+        source: IMessageSource,
+        internal_date: datetime | None = None,
+    ) -> Deferred[dict[str, MessageInfo]]:
+        """
+        Put one message into the INBOX of each of C{users} (local delivery of one SMTP
+        transaction) and return each user's new L{MessageInfo}.
+
+        Every copy is durable before the Deferred fires, so SMTP may then answer 250. If it fails,
+        no user keeps a copy (copies already placed are removed again) and the failure is a
+        L{NoSuchAccount} naming the missing user or a L{StorageError}. The message gets no flags.
+        Listeners of each INBOX see a L{MessageAdded}.
+        """
+
+    def close() -> Deferred[None]:
+        """Stop background work (pollers, threads) and release resources. Idempotent."""
