@@ -104,3 +104,22 @@ class PermanentDeliveryError(DeliveryError):
 
 class PlaintextRefused(MailStackError):
     """A cleartext password over an unprotected, non-loopback connection, refused by policy."""
+
+
+class UserExists(MailStackError):
+    """The password file already has this user."""
+
+
+class NoSuchUser(MailStackError):
+    """The password file has no such user."""
+
+
+class NoSuchAlias(MailStackError):
+    """The alias file has no such alias (or the alias lacks the named target)."""
+
+
+class SASLError(MailStackError):
+    """
+    A client's SASL response cannot be decoded: bad base64, bad UTF-8, a malformed PLAIN
+    message. Protocols answer with a syntax error (SMTP 501 5.5.2, IMAP BAD, POP3 -ERR).
+    """

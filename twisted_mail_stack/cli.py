@@ -1,0 +1,202 @@
+"""
+The C{mailstack} admin command: users, aliases, configuration check.
+
+Exit codes: 0 done, 1 the operation was refused (e.g. the user exists), 2 bad usage or bad
+configuration. Passwords are read from a prompt, or from standard input when it is not a terminal;
+never from the command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+from .auth.aliases import AliasFile
+from .auth.userdb import UserDB
+from .config import Config, load_config
+from .errors import ConfigError, NoSuchAlias
+from .service import LISTENER_KINDS, prepare_data_dir
+from .values import Address
+
+
+class CommandError(Exception):
+    """The operation was refused; the message says why (exit code 1)."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mailstack", description=__doc__.strip().splitlines()[0])
+    parser.add_argument("-c", "--config", help="TOML configuration file")
+    parser.add_argument("-d", "--data", help="data directory (overrides the config file)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    user = commands.add_parser("user", help="manage users").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    for action, text in (
+        ("add", "add a user"),
+        ("passwd", "change a password"),
+        ("del", "remove a user"),
+    ):
+        user.add_parser(action, help=text).add_argument("address")
+    user.add_parser("list", help="list users")
+
+    alias = commands.add_parser("alias", help="manage aliases").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    add = alias.add_parser("add", help="add targets to an alias (@domain for a catch-all)")
+    add.add_argument("alias")
+    add.add_argument("targets", nargs="+")
+    alias.add_parser("del", help="remove an alias").add_argument("alias")
+    alias.add_parser("list", help="list aliases")
+
+    commands.add_parser("check-config", help="check the configuration and data directory")
+    return parser
+
+
+def main(
+    argv: Sequence[str] | None = None, stdin: TextIO | None = None, out: TextIO | None = None
+) -> int:
+    """Run the command; return its exit code."""
+    stdin = stdin or sys.stdin
+    out = out or sys.stdout
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as e:
+        return int(e.code or 0)
+    try:
+        overrides = {"data_dir": args.data} if args.data else {}
+        config = load_config(args.config, overrides)
+        handler = _HANDLERS[(args.command, getattr(args, "action", None))]
+        handler(config, args, stdin, out)
+    except ConfigError as e:
+        print(f"mailstack: configuration error: {e}", file=sys.stderr)
+        return 2
+    except (CommandError, ValueError) as e:
+        print(f"mailstack: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _local_user(config: Config, text: str) -> str:
+    address = Address.parse(text)
+    if address.domain not in config.domains:
+        raise CommandError(f"{address.domain} is not a local domain ({', '.join(config.domains)})")
+    return address.key
+
+
+def _read_password(stdin: TextIO) -> str:
+    if stdin.isatty():
+        first = getpass.getpass("Password: ")
+        if first != getpass.getpass("Again: "):
+            raise CommandError("the passwords differ")
+    else:
+        first = stdin.readline().rstrip("\r\n")
+    if not first:
+        raise CommandError("empty password")
+    return first
+
+
+def _userdb(config: Config) -> UserDB:
+    return UserDB.load(str(prepare_data_dir(config) / "passwd"))
+
+
+def _aliases(config: Config) -> AliasFile:
+    return AliasFile.load(str(prepare_data_dir(config) / "aliases"))
+
+
+def _user_add(config: Config, args: argparse.Namespace, stdin: TextIO, out: TextIO) -> None:
+    user = _local_user(config, args.address)
+    db = _userdb(config)
+    if db.get_hash(user) is not None:
+        raise CommandError(f"user {user} exists")
+    db.add(user, _read_password(stdin))
+    db.save()
+    print(f"added {user}", file=out)
+
+
+def _user_passwd(config: Config, args: argparse.Namespace, stdin: TextIO, out: TextIO) -> None:
+    user = _local_user(config, args.address)
+    db = _userdb(config)
+    if db.get_hash(user) is None:
+        raise CommandError(f"no user {user}")
+    db.set_password(user, _read_password(stdin))
+    db.save()
+    print(f"password changed for {user}", file=out)
+
+
+def _user_del(config: Config, args: argparse.Namespace, stdin: TextIO, out: TextIO) -> None:
+    user = _local_user(config, args.address)
+    db = _userdb(config)
+    if db.get_hash(user) is None:
+        raise CommandError(f"no user {user}")
+    db.remove(user)
+    db.save()
+    print(f"removed {user} (their mail stays in the store)", file=out)
+
+
+def _user_list(config: Config, args: argparse.Namespace, stdin: TextIO, out: TextIO) -> None:
+    for user in _userdb(config).users():
+        print(user, file=out)
+
+
+def _alias_add(config: Config, args: argparse.Namespace, stdin: TextIO, out: TextIO) -> None:
+    aliases = _aliases(config)
+    name = args.alias
+    domain = name[1:] if name.startswith("@") else Address.parse(name).domain
+    if domain.lower().rstrip(".") not in config.domains:
+        raise CommandError(f"{domain} is not a local domain ({', '.join(config.domains)})")
+    key = aliases.add(name, args.targets)
+    aliases.save()
+    print(f"{key} -> {', '.join(dict(aliases.entries())[key])}", file=out)
+
+
+def _alias_del(config: Config, args: argparse.Namespace, stdin: TextIO, out: TextIO) -> None:
+    aliases = _aliases(config)
+    try:
+        aliases.remove(args.alias)
+    except NoSuchAlias:
+        raise CommandError(f"no alias {args.alias}") from None
+    aliases.save()
+    print(f"removed {args.alias}", file=out)
+
+
+def _alias_list(config: Config, args: argparse.Namespace, stdin: TextIO, out: TextIO) -> None:
+    for name, targets in _aliases(config).entries():
+        print(f"{name}: {', '.join(targets)}", file=out)
+
+
+def _check_config(config: Config, args: argparse.Namespace, stdin: TextIO, out: TextIO) -> None:
+    data = config.data_path
+    if data.exists():
+        if not os.access(data, os.W_OK | os.X_OK) or not data.is_dir():
+            raise ConfigError("data_dir", f"{data} is not a writable directory")
+    for name in (config.tls.cert, config.tls.key):
+        if name is not None and not os.access(name, os.R_OK):
+            raise ConfigError("tls", f"cannot read {name}")
+    users = _userdb(config).users() if data.exists() else []
+    print(f"configuration OK: domains {', '.join(config.domains)}; data in {data}", file=out)
+    print(f"  store: {config.store.backend.value}; users: {len(users)}", file=out)
+    for kind in LISTENER_KINDS:
+        endpoints = getattr(config.listeners, kind.key)
+        print(f"  {kind.key}: {', '.join(endpoints) or 'off'}", file=out)
+
+
+_HANDLERS = {
+    ("user", "add"): _user_add,
+    ("user", "passwd"): _user_passwd,
+    ("user", "del"): _user_del,
+    ("user", "list"): _user_list,
+    ("alias", "add"): _alias_add,
+    ("alias", "del"): _alias_del,
+    ("alias", "list"): _alias_list,
+    ("check-config", None): _check_config,
+}
+
+
+def run() -> None:
+    """Console entry point."""
+    sys.exit(main())

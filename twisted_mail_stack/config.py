@@ -1,0 +1,232 @@
+"""
+Configuration: a TOML file read once into frozen attrs values.
+
+Each section is an attrs class; L{load_config} walks the class's fields, so a new setting is one
+field with a default. Every error is a L{ConfigError} that names the dotted key; unknown keys are
+errors, so a typo never passes silently.
+"""
+
+from __future__ import annotations
+
+import enum
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypeVar, Union
+
+import attrs
+from attrs import field, frozen
+
+from .auth.policy import PlaintextPolicy
+from .errors import ConfigError
+from .values import Address, normalise_domain
+
+
+def _endpoint(port: int) -> tuple[str, ...]:
+    return (f"tcp:{port}:interface=127.0.0.1",)
+
+
+@frozen
+class Listeners:
+    """
+    Twisted server endpoint strings per protocol (see C{twisted.internet.endpoints.serverFromString}).
+
+    The implicit-TLS kinds (C{submissions}, C{pop3s}, C{imaps}) wrap whatever endpoint is given in
+    the server's TLS settings. Defaults: loopback, unprivileged ports.
+    """
+
+    smtp: tuple[str, ...] = _endpoint(2525)
+    submission: tuple[str, ...] = _endpoint(2587)
+    submissions: tuple[str, ...] = _endpoint(2465)
+    pop3: tuple[str, ...] = _endpoint(2110)
+    pop3s: tuple[str, ...] = _endpoint(2995)
+    imap: tuple[str, ...] = _endpoint(2143)
+    imaps: tuple[str, ...] = _endpoint(2993)
+
+
+class Backend(enum.Enum):
+    MAILDIR = "maildir"
+    MEMORY = "memory"
+
+
+@frozen
+class StoreConfig:
+    """Which mailbox backend holds the mail."""
+
+    #: C{maildir} (on disk under C{data_dir/mail}) or C{memory} (lost at exit: for tests).
+    backend: Backend = Backend.MAILDIR
+    #: Seconds between looks for changes made by other processes while a session listens.
+    poll_interval: float = 1.0
+
+
+@frozen
+class TLSConfig:
+    """Certificate and key (PEM). With neither, a self-signed pair is made in C{data_dir/tls}."""
+
+    cert: str | None = None
+    key: str | None = None
+
+
+@frozen
+class AuthConfig:
+    """Authentication settings shared by every protocol."""
+
+    #: When cleartext passwords are accepted: tls-or-loopback, tls-only, always, never.
+    plaintext: PlaintextPolicy = PlaintextPolicy.TLS_OR_LOOPBACK
+    #: Where C{postmaster@} of every local domain goes when no alias says otherwise.
+    postmaster: str | None = None
+
+
+def _domains(value: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(normalise_domain(d) for d in value))
+
+
+@frozen
+class Config:
+    """The whole configuration of one server."""
+
+    #: Where mail, the password and alias files, the TLS pair and the queue live.
+    data_dir: str = "./mailstack-data"
+    #: The name the server gives itself in greetings and its self-signed certificate.
+    hostname: str = "localhost"
+    #: The domains whose mail is delivered here.
+    domains: tuple[str, ...] = field(default=("localhost",), converter=_domains)
+    store: StoreConfig = StoreConfig()
+    listeners: Listeners = Listeners()
+    tls: TLSConfig = TLSConfig()
+    auth: AuthConfig = AuthConfig()
+    #: Users to create or update at start, as C{address:password} (C{--user}; for quick starts).
+    users: tuple[str, ...] = ()
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir)
+
+
+# -- reading -----------------------------------------------------------------------
+
+T = TypeVar("T")
+
+
+def load_config(
+    path: str | Path | None = None, overrides: Mapping[str, Any] | None = None
+) -> Config:
+    """
+    Read C{path} (TOML) if given, apply C{overrides} (dotted keys, e.g. C{"listeners.smtp"}),
+    validate, and return the L{Config}. Raise L{ConfigError} naming the key on any problem.
+    """
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            with open(path, "rb") as f:
+                data = tomllib.load(f)
+        except OSError as e:
+            raise ConfigError(str(path), f"cannot read: {e.strerror}") from None
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(str(path), f"not valid TOML: {e}") from None
+    for dotted, value in (overrides or {}).items():
+        *parents, leaf = dotted.split(".")
+        section = data
+        for name in parents:
+            section = section.setdefault(name, {})
+        section[leaf] = value
+    config = _build(Config, data, "")
+    _check(config)
+    return config
+
+
+def _build(cls: type[T], data: Any, prefix: str) -> T:
+    if not isinstance(data, dict):
+        raise ConfigError(prefix.rstrip(".") or "(top level)", "must be a table")
+    hints = typing.get_type_hints(cls)
+    fields = {a.name: a for a in attrs.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(prefix + unknown[0], "unknown key")
+    kwargs = {}
+    for name, value in data.items():
+        key = prefix + name
+        value = _convert(hints[name], value, key)
+        converter = fields[name].converter
+        if converter is not None:
+            try:  # run it here too, so that its error names this key
+                converter(value)
+            except (ValueError, TypeError) as e:
+                raise ConfigError(key, str(e)) from None
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+def _convert(hint: Any, value: Any, key: str) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (Union, types.UnionType):
+        if value is None or value == "":
+            if type(None) in args:
+                return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _convert(inner, value, key)
+    if attrs.has(hint):
+        return _build(hint, value, key + ".")
+    if origin is tuple:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list):
+            raise ConfigError(key, f"must be a list, not {type(value).__name__}")
+        return tuple(_convert(args[0], item, f"{key}[{i}]") for i, item in enumerate(value))
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        choices = [m.value for m in hint]
+        if value not in choices:
+            raise ConfigError(key, f"must be one of {', '.join(map(str, choices))}, not {value!r}")
+        return hint(value)
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if hint in (str, int, float, bool) and (type(value) is not hint):
+        raise ConfigError(key, f"must be {hint.__name__}, not {type(value).__name__}")
+    return value
+
+
+def _check(config: Config) -> None:
+    """Rules that span keys."""
+    if not config.domains:
+        raise ConfigError("domains", "at least one local domain is needed")
+    if not config.hostname or any(c.isspace() for c in config.hostname):
+        raise ConfigError("hostname", "must be a host name")
+    if config.store.poll_interval <= 0:
+        raise ConfigError("store.poll_interval", "must be greater than 0")
+    if (config.tls.cert is None) != (config.tls.key is None):
+        raise ConfigError("tls", "give both cert and key, or neither")
+    for i, entry in enumerate(config.users):
+        address, sep, password = entry.partition(":")
+        key = f"users[{i}]"
+        if not sep or not password:
+            raise ConfigError(key, "must be ADDRESS:PASSWORD")
+        try:
+            parsed = Address.parse(address)
+        except ValueError as e:
+            raise ConfigError(key, str(e)) from None
+        if parsed.domain not in config.domains:
+            raise ConfigError(key, f"domain {parsed.domain} is not one of the local domains")
+    if config.auth.postmaster is not None:
+        try:
+            Address.parse(config.auth.postmaster)
+        except ValueError as e:
+            raise ConfigError("auth.postmaster", str(e)) from None
+    _check_listeners(config.listeners)
+
+
+def _check_listeners(listeners: Listeners) -> None:
+    from twisted.internet.endpoints import serverFromString
+    from twisted.internet.testing import MemoryReactor
+
+    for a in attrs.fields(Listeners):
+        for i, description in enumerate(getattr(listeners, a.name)):
+            try:
+                # Building an endpoint on a fake reactor checks it without binding anything.
+                serverFromString(MemoryReactor(), description)
+            except (ValueError, KeyError, TypeError, OSError) as e:
+                raise ConfigError(
+                    f"listeners.{a.name}[{i}]", f"bad endpoint {description!r}: {e}"
+                ) from None
