@@ -16,8 +16,8 @@ from attrs import field, frozen
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from OpenSSL import crypto
 from twisted.internet.interfaces import IProtocolFactory
 from twisted.internet.ssl import CertificateOptions, TLSVersion
 from twisted.logger import Logger
@@ -49,6 +49,8 @@ class TLSSettings:
     fingerprint: str
     #: The certificate chain as PEM: what a test client trusts.
     cert_pem: bytes
+    #: When the leaf certificate expires (UTC).
+    not_after: datetime.datetime
     _options: CertificateOptions = field(repr=False, eq=False)
 
     def server_options(self) -> CertificateOptions:
@@ -71,15 +73,15 @@ def load_or_create_tls(
     Load the configured PEM certificate (chain) and key or, with neither configured, the
     self-signed pair in C{<data_dir>/tls/}, generating it first if it is missing or expired.
 
-    Raises L{ConfigError} (key C{tls.cert}, C{tls.key} or C{data_dir}) naming the file that is
+    Raises L{ConfigError} (key C{tls}, C{hostname} or C{data_dir}) naming the file that is
     missing, unreadable, malformed, or whose key does not match the certificate.
     """
     log = log or _log
     if cert_path is not None or key_path is not None:
         if cert_path is None or key_path is None:
             raise ConfigError("tls", "give both cert and key, or neither")
-        settings = _load(cert_path, key_path, "tls.cert", "tls.key")
-        if x509.load_pem_x509_certificate(settings.cert_pem).not_valid_after_utc <= _now():
+        settings = _load(cert_path, key_path, "tls")
+        if settings.not_after <= _now():
             log.warn("The TLS certificate {path} has expired", path=cert_path)
         return settings
     try:
@@ -91,15 +93,14 @@ def load_or_create_tls(
     # The key is written before the certificate, so a certificate without its key is not ours
     # to overwrite, while a key without a certificate is an interrupted generation.
     if os.path.exists(cert_path):
-        settings = _load(cert_path, key_path, "data_dir", "data_dir")
-        leaf = x509.load_pem_x509_certificate(settings.cert_pem)
-        if leaf.not_valid_after_utc > _now():
+        settings = _load(cert_path, key_path, "data_dir")
+        if settings.not_after > _now():
             log.info(
                 "Using the self-signed TLS certificate {path} (SHA-256 {fingerprint})",
                 path=cert_path,
                 fingerprint=settings.fingerprint,
             )
-            _warn_if_not_for(leaf, san[0], cert_path, log)
+            _warn_if_not_for(settings, san[0], log)
             return settings
         log.warn(
             "The self-signed TLS certificate {path} has expired; making a new one", path=cert_path
@@ -111,7 +112,7 @@ def load_or_create_tls(
         raise ConfigError(
             "data_dir", f"cannot write the TLS certificate in {tls_dir}: {e}"
         ) from None
-    settings = _load(cert_path, key_path, "data_dir", "data_dir")
+    settings = _load(cert_path, key_path, "data_dir")
     log.info(
         "Generated a self-signed TLS certificate for {hostname} at {path} (SHA-256 {fingerprint}); "
         "configure [tls] cert and key to use a real one",
@@ -188,9 +189,8 @@ def _san(hostname: str) -> list[x509.GeneralName]:
     return names
 
 
-def _warn_if_not_for(
-    leaf: x509.Certificate, name: x509.GeneralName, path: str, log: Logger
-) -> None:
+def _warn_if_not_for(settings: TLSSettings, name: x509.GeneralName, log: Logger) -> None:
+    leaf = x509.load_pem_x509_certificate(settings.cert_pem)
     try:
         san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
@@ -198,7 +198,7 @@ def _warn_if_not_for(
     if name not in list(san):
         log.warn(
             "The TLS certificate {path} does not name {name}; delete it to make a new one",
-            path=path,
+            path=settings.cert_path,
             name=name.value,
         )
 
@@ -211,33 +211,38 @@ def _read(path: str, key: str) -> bytes:
         raise ConfigError(key, f"cannot read {path}: {e.strerror or e}") from None
 
 
-def _load(cert_path: str, key_path: str, cert_key: str, key_key: str) -> TLSSettings:
+def _load(cert_path: str, key_path: str, config_key: str) -> TLSSettings:
     """Load and check a PEM chain and key; the errors name the file and config key."""
-    cert_pem = _read(cert_path, cert_key)
+    cert_pem = _read(cert_path, config_key)
     try:
         chain = x509.load_pem_x509_certificates(cert_pem)
     except ValueError as e:
-        raise ConfigError(cert_key, f"{cert_path} holds no PEM certificate: {e}") from None
+        raise ConfigError(config_key, f"{cert_path} holds no PEM certificate: {e}") from None
     try:
-        private_key = serialization.load_pem_private_key(_read(key_path, key_key), password=None)
+        private_key = serialization.load_pem_private_key(_read(key_path, config_key), password=None)
     except TypeError:
-        raise ConfigError(key_key, f"{key_path} is encrypted; give an unencrypted key") from None
+        raise ConfigError(config_key, f"{key_path} is encrypted; give an unencrypted key") from None
     except ValueError as e:
-        raise ConfigError(key_key, f"{key_path} holds no usable PEM private key: {e}") from None
+        raise ConfigError(config_key, f"{key_path} holds no usable PEM private key: {e}") from None
     if not isinstance(private_key, _KEY_TYPES):
-        raise ConfigError(key_key, f"{key_path}: unsupported key type")
+        raise ConfigError(config_key, f"{key_path}: unsupported key type")
     leaf = chain[0]
-    spki = serialization.PublicFormat.SubjectPublicKeyInfo
-    if leaf.public_key().public_bytes(
-        serialization.Encoding.DER, spki
-    ) != private_key.public_key().public_bytes(serialization.Encoding.DER, spki):
-        raise ConfigError(key_key, f"{key_path} does not match the certificate in {cert_path}")
+    if _spki(leaf.public_key()) != _spki(private_key.public_key()):
+        raise ConfigError(config_key, f"{key_path} does not match the certificate in {cert_path}")
+    # pyOpenSSL takes cryptography objects (its own X509/PKey are deprecated); Twisted's
+    # annotations still name the old types.
     options = CertificateOptions(
-        privateKey=crypto.PKey.from_cryptography_key(private_key),
-        certificate=crypto.X509.from_cryptography(leaf),
-        extraCertChain=[crypto.X509.from_cryptography(c) for c in chain[1:]],
+        privateKey=private_key,  # type: ignore[arg-type]
+        certificate=leaf,  # type: ignore[arg-type]
+        extraCertChain=chain[1:],  # type: ignore[arg-type]
         raiseMinimumTo=TLSVersion.TLSv1_2,
     )
     fingerprint = leaf.fingerprint(hashes.SHA256()).hex(":").upper()
     pem = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chain)
-    return TLSSettings(cert_path, key_path, fingerprint, pem, options)
+    return TLSSettings(cert_path, key_path, fingerprint, pem, leaf.not_valid_after_utc, options)
+
+
+def _spki(public_key: CertificatePublicKeyTypes) -> bytes:
+    return public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )

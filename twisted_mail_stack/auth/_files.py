@@ -140,9 +140,11 @@ class EntryFile(Generic[V]):
             if now != self._stamp:
                 try:
                     self._read()
-                except (OSError, ValueError):
-                    _log.failure(
-                        "cannot re-read {path}; keeping what was read before", path=self.path
+                except (OSError, ValueError) as e:
+                    _log.error(
+                        "cannot re-read {path} ({error}); keeping what was read before",
+                        path=self.path,
+                        error=e,
                     )
                     self._stamp = now  # retry only once it changes again
         return self._entries
@@ -166,5 +168,6 @@ class EntryFile(Generic[V]):
         known = {k for k, _ in layout}
         layout += [(k, "") for k in self._entries if k not in known]
         lines = [t if k is None else self._format_entry(k, self._entries[k]) for k, t in layout]
+        os.makedirs(os.path.dirname(os.path.abspath(self.path)), mode=0o700, exist_ok=True)
         self._stamp = atomic_write(self.path, "".join(line + "\n" for line in lines), self.mode)
         self._layout, self._dirty = layout, False

@@ -60,7 +60,7 @@ class AliasFile(EntryFile[tuple[str, ...]]):
         if not colon:
             raise ValueError("expected 'alias@domain: target, ...'")
         key = alias_key(source.strip())
-        targets = tuple(dict.fromkeys(alias_target(t.strip()) for t in rest.split(",")))
+        targets = _unique(alias_target(t.strip()) for t in rest.split(","))
         if key.startswith("@") and len(targets) != 1:
             raise ValueError(f"catch-all {key} needs exactly one target")
         return key, targets
@@ -91,7 +91,7 @@ class AliasFile(EntryFile[tuple[str, ...]]):
         new = [alias_target(t) for t in ([targets] if isinstance(targets, str) else targets)]
         if not new:
             raise ValueError("no targets given")
-        merged = tuple(dict.fromkeys([*self._current().get(key, ()), *new]))
+        merged = _unique([*self._current().get(key, ()), *new])
         if key.startswith("@") and len(merged) != 1:
             raise ValueError(f"catch-all {key} already has a target; remove it first")
         self._set(key, merged)
@@ -114,7 +114,7 @@ class AliasFile(EntryFile[tuple[str, ...]]):
             self._delete(key)
             return
         # Targets compare with the local part's case ignored, like aliases themselves.
-        drop = {_fold(t) for t in targets}
+        drop = {_fold(alias_target(t)) for t in targets}
         missing = drop - {_fold(t) for t in current}
         if missing:
             raise NoSuchAlias(f"{key} has no target {', '.join(sorted(missing))}")
@@ -126,7 +126,13 @@ class AliasFile(EntryFile[tuple[str, ...]]):
 
 
 def _fold(target: str) -> str:
-    try:
-        return Address.parse(target).key
-    except ValueError:
-        return target.lower()
+    """The comparison key of a valid target: local part without case, as for accounts."""
+    return Address.parse(target).key
+
+
+def _unique(targets: Iterable[str]) -> tuple[str, ...]:
+    """Drop targets equal to an earlier one but for the case of the local part."""
+    first: dict[str, str] = {}
+    for target in targets:
+        first.setdefault(_fold(target), target)
+    return tuple(first.values())

@@ -30,8 +30,9 @@ class PasswordChecker:
 
     The user name is normalised like every address (local part lower-cased, domain
     normalised); a bare name without C{@} belongs to the directory's first local domain.
-    scrypt runs in C{threadpool} (default: the reactor's), never in the reactor thread. An
-    unknown user costs the same scrypt work as a wrong password and fails the same way.
+    scrypt runs in C{threadpool} (default: that of C{reactor}, any L{IReactorThreads}, by
+    default the global reactor), never in the reactor thread. An unknown user costs the same
+    scrypt work as a wrong password and fails with the same L{UnauthorizedLogin}.
     """
 
     credentialInterfaces = (IUsernamePassword,)
@@ -40,7 +41,7 @@ class PasswordChecker:
         self,
         userdb: UserDB,
         directory: Directory | None = None,
-        reactor: IReactorThreads | None = None,
+        reactor: object | None = None,
         threadpool: ThreadPool | None = None,
     ) -> None:
         self._userdb = userdb
@@ -78,12 +79,10 @@ class PasswordChecker:
     def _in_thread(self, f: Callable[..., bool], *args: str) -> Deferred[bool]:
         reactor = self._reactor
         if reactor is None:
-            from twisted.internet import reactor as global_reactor
-
-            reactor = global_reactor  # type: ignore[assignment]
-        assert reactor is not None
-        pool = self._threadpool if self._threadpool is not None else reactor.getThreadPool()
-        return deferToThreadPool(reactor, pool, f, *args)
+            from twisted.internet import reactor
+        threads = IReactorThreads(reactor)
+        pool = self._threadpool if self._threadpool is not None else threads.getThreadPool()
+        return deferToThreadPool(threads, pool, f, *args)
 
 
 def _text(value: bytes | str) -> str | None:

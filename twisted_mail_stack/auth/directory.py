@@ -113,7 +113,8 @@ class _Expansion:
         self.aliases = aliases
         self.catch_all = catch_all
         self.found = found
-        self.seen: set[str] = set()
+        self.path: set[str] = set()  # the addresses being expanded, to spot loops
+        self.done: dict[str, bool] = {}  # addresses already expanded (a diamond is no loop)
 
     def expand(self, addr: Address, depth: int) -> bool:
         """Add the destinations of C{addr}; return False if it leads nowhere."""
@@ -121,7 +122,9 @@ class _Expansion:
             self.found[str(addr)] = None
             return True
         key = addr.key
-        if key in self.seen or depth > MAX_ALIAS_DEPTH:
+        if key in self.done:
+            return self.done[key]
+        if key in self.path or depth > MAX_ALIAS_DEPTH:
             # An alias that names itself among its targets (or a loop back to it) keeps a
             # copy in its own mailbox, if it is an account; otherwise the branch ends.
             if key in self.user_set:
@@ -129,7 +132,14 @@ class _Expansion:
                 return True
             _log.warn("alias loop or too deep nesting at {key}", key=key)
             return False
-        self.seen.add(key)
+        self.path.add(key)
+        try:
+            self.done[key] = result = self._lookup(addr, key, depth)
+        finally:
+            self.path.discard(key)
+        return result
+
+    def _lookup(self, addr: Address, key: str, depth: int) -> bool:
         if key in self.aliases:
             results = [self._expand_text(t, depth) for t in self.aliases[key]]
             return any(results)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+
 from twisted.cred.portal import IRealm, Portal
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IReactorThreads
 from twisted.logger import Logger
 from twisted.python.threadpool import ThreadPool
 from zope.interface import Interface, implementer
@@ -71,7 +71,7 @@ def build_portal(
     store: IMailStore,
     userdb: UserDB,
     directory: Directory | None,
-    reactor: IReactorThreads | None = None,
+    reactor: object | None = None,
     threadpool: ThreadPool | None = None,
 ) -> Portal:
     """The portal every protocol logs in through: L{MailRealm} plus L{PasswordChecker}."""

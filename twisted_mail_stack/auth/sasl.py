@@ -85,7 +85,12 @@ class SASLMechanism:
         return self._advance(initial)
 
     def receive(self, line: bytes) -> Challenge | UsernamePassword:
-        """Feed the client's answer to the last challenge."""
+        """
+        Feed the client's answer to the last challenge.
+
+        Raises L{SASLError} for a malformed answer; that ends the exchange (the protocol
+        reports the error and the client starts over).
+        """
         if not self._started or self._done:
             raise RuntimeError("no challenge is outstanding")
         return self._advance(line)

@@ -95,7 +95,7 @@ class UserDB(EntryFile[str]):
         """
         name = canonical_user(user)
         if name in self._current():
-            raise UserExists(f"user {name} already exists")
+            raise UserExists(f"user {name} exists")
         self._set(name, _hash(password))
         return name
 

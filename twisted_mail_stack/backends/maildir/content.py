@@ -1,0 +1,74 @@
+"""Open message contents and maildrop locks: both hold a file descriptor until released."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+
+from twisted.internet.defer import Deferred, succeed
+from zope.interface import implementer
+
+from ...errors import MailboxInUse, NoSuchMailbox
+from ...interfaces import IMaildropLock, IMessageContent
+from .hub import Worker
+from .layout import POP3_LOCK_FILE
+
+
+@implementer(IMessageContent)
+class MaildirContent:
+    """
+    A message file kept open, so it stays readable after an expunge unlinks it (POSIX keeps
+    an unlinked file while it is open). Reads run in the thread pool.
+    """
+
+    def __init__(self, worker: Worker, fd: int, size: int) -> None:
+        self._worker = worker
+        self._fd: int | None = fd
+        self.size = size
+
+    def read(self, offset: int, length: int) -> Deferred[bytes]:
+        length = min(length, self.size - offset)
+        if self._fd is None or length <= 0:
+            return succeed(b"")
+        return Deferred.fromCoroutine(self._worker.run(os.pread, self._fd, length, offset))
+
+    def close(self) -> Deferred[None]:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        return succeed(None)
+
+
+@implementer(IMaildropLock)
+class MaildropLock:
+    """
+    An exclusive C{flock} of the folder's C{mailstack-pop3.lock}. C{flock} locks belong to an
+    open file, so a second lock in the same process conflicts like one in another process, and
+    the kernel drops the lock when the holder dies.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self._fd: int | None = fd
+
+    @classmethod
+    def take(cls, folder: str) -> MaildropLock:
+        """Take the lock of the folder at C{folder}, or fail with L{MailboxInUse}. Blocking."""
+        if not os.path.isdir(os.path.join(folder, "cur")):
+            raise NoSuchMailbox(folder)
+        fd = os.open(os.path.join(folder, POP3_LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise MailboxInUse(folder) from None
+        return cls(fd)
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def release(self) -> Deferred[None]:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        return succeed(None)

@@ -1,0 +1,107 @@
+"""
+Durable file work for Maildir delivery (cr.yp.to/proto/maildir.html): write into C{tmp/},
+fsync, then rename into C{new/} or C{cur/} and fsync the directory. Blocking; run in a thread.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+
+from ...interfaces import IMessageSource
+from .layout import unique_name
+
+_CHUNK = 1 << 16
+#: Maildir: files in tmp/ untouched for 36 hours are debris of interrupted deliveries.
+TMP_MAX_AGE = 36 * 3600
+
+
+def fsync_dir(path: str) -> None:
+    """Make the entries of directory C{path} (a rename or unlink in it) durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def unlink_quietly(*paths: str) -> None:
+    """Remove files, ignoring those already gone (cleanup after a failure)."""
+    for path in paths:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
+def fsync_file(path: str) -> int:
+    """Make file C{path}'s data durable; return its size."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        return os.fstat(fd).st_size
+    finally:
+        os.close(fd)
+
+
+def _write_stream(source: IMessageSource, path: str, mtime_us: int) -> None:
+    # O_EXCL: never overwrite; a unique name that exists means something is badly wrong.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out, source.open() as src:
+        shutil.copyfileobj(src, out, _CHUNK)
+    # Dovecot's convention: a message file's mtime is its INTERNALDATE, so a lost index is
+    # rebuilt with the right dates.
+    os.utime(path, ns=(mtime_us * 1000, mtime_us * 1000))
+
+
+def link_tmp(folder: str, origin: str) -> tuple[str, int]:
+    """
+    Put a copy of file C{origin} into C{folder/tmp/} durably; return its path and size.
+
+    Hard-linked where possible (no space, same inode, same mtime); copied where the
+    filesystem refuses. Messages are never modified in place, so sharing an inode is safe.
+    """
+    path = os.path.join(folder, "tmp", unique_name())
+    try:
+        try:
+            os.link(origin, path)
+        except OSError:
+            shutil.copy2(origin, path)
+        # The origin may be a spool file nobody fsynced; fsync of a clean file is cheap.
+        return path, fsync_file(path)
+    except BaseException:
+        unlink_quietly(path)
+        raise
+
+
+def write_tmp(folder: str, source: IMessageSource, mtime_us: int) -> tuple[str, int]:
+    """
+    Put the message of C{source} into C{folder/tmp/} durably; return its path and size.
+
+    A source with a C{path} is linked (see L{link_tmp}); its file keeps its own mtime.
+    """
+    if source.path is not None:
+        return link_tmp(folder, source.path)
+    path = os.path.join(folder, "tmp", unique_name())
+    try:
+        _write_stream(source, path, mtime_us)
+        return path, fsync_file(path)
+    except BaseException:
+        unlink_quietly(path)
+        raise
+
+
+def clean_tmp(folder: str, now: float | None = None) -> None:
+    """Remove files in C{folder/tmp/} older than 36 hours (Maildir convention)."""
+    limit = (time.time() if now is None else now) - TMP_MAX_AGE
+    try:
+        entries = list(os.scandir(os.path.join(folder, "tmp")))
+    except FileNotFoundError:
+        return
+    for entry in entries:
+        try:
+            if entry.is_file(follow_symlinks=False) and entry.stat().st_mtime < limit:
+                os.unlink(entry.path)
+        except OSError:
+            pass
