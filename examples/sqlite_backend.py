@@ -620,14 +620,17 @@ class SQLiteMailbox:
                 (self._id,),
             ).fetchall()
         self._watch.emit(news)
+        self._check()  # after the news, which tell the listeners of a deletion
         return [_info(r) for r in rows]
 
     @_deferred
     def get_messages(self, uids: Iterable[int]) -> Sequence[MessageInfo]:
+        self._check()
         return self._select(uids)
 
     @_deferred
     def open_content(self, uid: int) -> IMessageContent:
+        self._check()
         return _Content(self._store, self._id, uid)
 
     @_deferred
@@ -763,6 +766,7 @@ class SQLiteMailbox:
     @_deferred
     def refresh(self) -> None:
         self._store._sync(self._id)
+        self._check()  # after the sync, which tells the listeners of a deletion
 
     @_deferred
     def close(self) -> None:

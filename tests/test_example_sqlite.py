@@ -81,6 +81,7 @@ class SQLiteExampleSpecifics(unittest.TestCase):
         )
         self.addCleanup(child.wait)
         self.addCleanup(child.kill)
+        assert child.stdout is not None
         self.assertEqual(child.stdout.readline().strip(), "locked")
         with self.assertRaises(MailboxInUse):
             await inbox.lock()

@@ -21,6 +21,7 @@ from attrs import field, frozen
 
 from .auth.policy import PlaintextPolicy
 from .errors import ConfigError
+from .smtp._data import BareLinePolicy
 from .values import Address, normalise_domain
 
 
@@ -79,6 +80,72 @@ class AuthConfig:
     postmaster: str | None = None
 
 
+@frozen
+class POP3Config:
+    """POP3 limits (RFC 1939, RFC 2449)."""
+
+    #: Longest command or SASL line in octets, CRLF included (RFC 2449 4 needs at least 255).
+    max_line_length: int = 2048
+    #: Seconds of client silence before a session is closed without deleting anything; RFC 1939 3
+    #: asks for at least 600.
+    idle_timeout: float = 600.0
+    #: Bad commands one session may send before it is closed.
+    max_errors: int = 20
+    #: Concurrent connections from one client address.
+    max_connections_per_client: int = 20
+    #: Seconds a failed login waits before its -ERR.
+    login_failure_delay: float = 2.0
+    #: Failed logins after which a session is closed.
+    max_login_failures: int = 3
+    #: Failed logins from one address within C{login_failure_window} seconds after which its
+    #: further logins are refused until the window has passed.
+    max_client_login_failures: int = 10
+    login_failure_window: float = 600.0
+
+
+class SenderRule(enum.Enum):
+    """Which envelope senders an authenticated submission user may use."""
+
+    #: Only addresses that deliver to the user: their own, or an alias that includes them.
+    OWN = "own"
+    #: Any address (for trusted users, e.g. a web application sending for many).
+    ANY = "any"
+
+
+@frozen
+class SMTPConfig:
+    """SMTP limits and rules (MX and submission alike, unless the name says otherwise)."""
+
+    #: Largest message accepted, in bytes, with the trace headers (RFC 1870 SIZE).
+    max_message_size: int = 25 * 1024 * 1024
+    #: Recipients per message (RFC 5321 4.5.3.1.8: at least 100).
+    max_recipients: int = 100
+    #: Longest command line, in bytes with CRLF (RFC 5321 4.5.3.1.4: at least 512).
+    max_line_length: int = 2048
+    #: Longest line of a message body, with CRLF (RFC 5321 4.5.3.1.6: 1000); 0: no limit.
+    max_body_line_length: int = 1000
+    #: Errors a session may make before it is closed with 421.
+    max_errors: int = 20
+    #: Seconds of silence before a session is closed: waiting for a command, and inside
+    #: DATA/BDAT (RFC 5321 4.5.3.2.7: at least 5 minutes).
+    command_timeout: float = 300.0
+    data_timeout: float = 300.0
+    #: Connections at once per listener, in total and per client address.
+    max_connections: int = 500
+    max_connections_per_ip: int = 50
+    #: Networks whose clients may relay through the MX listener without AUTH (CIDR).
+    trusted_networks: tuple[str, ...] = ()
+    #: Envelope senders a submission user may use: own or any.
+    submission_senders: SenderRule = SenderRule.OWN
+    #: A bare CR or LF in a message: reject it, or normalise it to CRLF.
+    bare_line_ends: BareLinePolicy = BareLinePolicy.REJECT
+    #: Seconds before a failed AUTH is answered; failures per session before 421; failures
+    #: per client address within 15 minutes before AUTH is refused (454).
+    auth_failure_delay: float = 2.0
+    max_auth_failures: int = 3
+    max_auth_failures_per_ip: int = 10
+
+
 def _domains(value: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(normalise_domain(d) for d in value))
 
@@ -97,6 +164,8 @@ class Config:
     listeners: Listeners = Listeners()
     tls: TLSConfig = TLSConfig()
     auth: AuthConfig = AuthConfig()
+    pop3: POP3Config = POP3Config()
+    smtp: SMTPConfig = SMTPConfig()
     #: Users to create or update at start, as C{address:password} (C{--user}; for quick starts).
     users: tuple[str, ...] = ()
 
@@ -214,7 +283,52 @@ def _check(config: Config) -> None:
             Address.parse(config.auth.postmaster)
         except ValueError as e:
             raise ConfigError("auth.postmaster", str(e)) from None
+    _check_pop3(config.pop3)
+    _check_smtp(config.smtp)
     _check_listeners(config.listeners)
+
+
+def _check_smtp(smtp: SMTPConfig) -> None:
+    import ipaddress
+
+    minimums = {
+        "max_message_size": 1024,
+        "max_recipients": 1,
+        "max_line_length": 512,
+        "max_body_line_length": 0,
+        "max_errors": 1,
+        "max_connections": 1,
+        "max_connections_per_ip": 1,
+        "max_auth_failures": 1,
+        "max_auth_failures_per_ip": 1,
+    }
+    for name, minimum in minimums.items():
+        if getattr(smtp, name) < minimum:
+            raise ConfigError(f"smtp.{name}", f"must be at least {minimum}")
+    for name in ("command_timeout", "data_timeout"):
+        if getattr(smtp, name) <= 0:
+            raise ConfigError(f"smtp.{name}", "must be greater than 0")
+    if smtp.auth_failure_delay < 0:
+        raise ConfigError("smtp.auth_failure_delay", "must not be negative")
+    for i, network in enumerate(smtp.trusted_networks):
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError as e:
+            raise ConfigError(f"smtp.trusted_networks[{i}]", str(e)) from None
+
+
+def _check_pop3(pop3: POP3Config) -> None:
+    if pop3.max_line_length < 255:
+        raise ConfigError("pop3.max_line_length", "must be at least 255 (RFC 2449 4)")
+    for name in ("idle_timeout", "login_failure_window"):
+        if getattr(pop3, name) <= 0:
+            raise ConfigError(f"pop3.{name}", "must be greater than 0")
+    if pop3.login_failure_delay < 0:
+        raise ConfigError("pop3.login_failure_delay", "must not be negative")
+    for name in ("max_errors", "max_connections_per_client", "max_login_failures",
+                 "max_client_login_failures"):  # fmt: skip
+        if getattr(pop3, name) < 1:
+            raise ConfigError(f"pop3.{name}", "must be at least 1")
 
 
 def _check_listeners(listeners: Listeners) -> None:

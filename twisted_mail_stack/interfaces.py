@@ -18,17 +18,21 @@ General rules for every backend:
     a backend has to renumber a folder (e.g. its index was lost); it then fires L{MailboxReset}.
   - Every change to a message (arrival, flag change, expunge) gives it, or the folder, a new
     modification sequence number greater than every earlier one in that folder; the folder's
-    HIGHESTMODSEQ is the largest ever given (RFC 7162 3.1.1). Modseqs are positive and survive
+    HIGHESTMODSEQ is the largest ever given (RFC 7162 3.1.1). Messages changed by one operation
+    may share one modseq. Modseqs are positive (a new folder's HIGHESTMODSEQ too) and survive
     restarts.
   - Flags are the system flags of L{Flag} in canonical case plus keywords (any IMAP atom).
     C{\\Recent} is not stored: see L{IMailbox.claim_recent}.
+  - Dates are timezone-aware; a naive C{internal_date} fails with L{ValueError} before anything
+    is stored.
+  - Methods that take UIDs take any iterable; protocols pass UIDs bounded by UIDNEXT.
 
 The imports from values are re-exported for convenience.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -37,9 +41,12 @@ from zope.interface import Attribute, Interface
 from .values import (
     Change,
     CopyResult,
+    Envelope,
     MailboxInfo,
     MailboxStatus,
     MessageInfo,
+    SMTPClientInfo,
+    SMTPReply,
     SpecialUse,
     StoreMode,
     StoreResult,
@@ -56,6 +63,8 @@ __all__ = [
     "IAccount",
     "IMailStore",
     "ChangeListener",
+    "IDeliveryQueue",
+    "ISMTPPolicy",
 ]
 
 #: Called with each L{Change}; see L{IMailbox.add_listener}.
@@ -163,7 +172,8 @@ class IMailbox(Interface):
         Store a new message in this folder and return its L{MessageInfo}.
 
         It gets a UID greater than every UID ever given in the folder and a new modseq.
-        C{internal_date} defaults to now. The message is durable (survives a crash or power loss)
+        C{internal_date} defaults to now. If the source yields a different number of bytes than
+        its C{size}, the append fails with L{StorageError} and stores nothing. The message is durable (survives a crash or power loss)
         before the Deferred fires; on failure nothing of it is visible.
         """
 
@@ -226,7 +236,8 @@ class IMailbox(Interface):
         """
         Take this folder's exclusive maildrop lock, for a POP3 session.
 
-        Fails at once with L{MailboxInUse} if any session in any process holds it. The lock is
+        Fails at once with L{MailboxInUse} if any session in any process holds it, this handle
+        included. The lock is
         released by L{IMaildropLock.release}, by L{close}, or by the death of the process holding
         it. IMAP sessions do not take it and keep working while it is held.
         """
@@ -234,12 +245,16 @@ class IMailbox(Interface):
     def add_listener(listener: ChangeListener) -> Deferred[None]:
         """
         Call C{listener(change)} for every later L{Change} of this folder, whoever makes it.
+        A listener (compared by equality) is registered at most once per folder, across handles.
 
-        Changes made through any handle in this process reach every listener before the Deferred
-        of the operation that made them fires, in the order they happened. Changes made by other
-        processes (another server, a program writing the store directly) reach it when any
-        handle's L{refresh} or L{list_messages} runs, and the backend also looks for them by
-        itself at least every few seconds while a listener is registered (IMAP IDLE).
+        Changes made through any handle of the same store instance reach every listener before
+        the Deferred of the operation that made them fires, in the order they happened. Changes
+        made by other store instances or processes (another server, a program writing the store
+        directly) reach it when a handle of that folder runs L{refresh} or L{list_messages}, and
+        the backend also looks for them by itself at least every few seconds while a listener is
+        registered (IMAP IDLE). Changes found that way may be coalesced: one L{FlagsChanged} per
+        message with its latest state; a message added and then changed is one L{MessageAdded}
+        with its current flags; a message that came and went between two looks may go unreported.
         Listeners must not raise; an error raised by one is logged and does not affect others.
         """
 
@@ -261,7 +276,7 @@ class IAccount(Interface):
 
     def list_mailboxes() -> Deferred[Sequence[MailboxInfo]]:
         """
-        Return every folder of the account, INBOX first and the rest sorted by name.
+        Return every folder of the account, INBOX first and the rest sorted by code point.
 
         A name that exists only because it has children (C{a} when only C{a/b} exists) is
         listed with C{selectable=False}. Subscriptions of folders that no longer exist are
@@ -281,7 +296,9 @@ class IAccount(Interface):
         Delete a folder and its messages (RFC 3501 6.3.4). Its children, if any, stay, and the
         name may remain as an unselectable parent. Fails with L{CannotDeleteInbox} for INBOX and
         L{NoSuchMailbox} for a missing or unselectable name. Open handles of a deleted folder
-        see every message expunged.
+        see every message expunged (each L{MessageExpunged} carrying the last HIGHESTMODSEQ the
+        handle knew); after that their operations fail with L{NoSuchMailbox}, except L{close}
+        and the listener calls.
         """
 
     def rename_mailbox(old: str, new: str) -> Deferred[None]:
@@ -290,9 +307,13 @@ class IAccount(Interface):
 
         Renaming INBOX moves all its messages into a new folder C{new} and leaves INBOX empty but
         present. Fails with L{NoSuchMailbox} if C{old} is missing, L{MailboxExists} if C{new}
-        exists, L{InvalidMailboxName} for a bad name or a rename of a folder into its own child.
-        Flags, UIDs and subscriptions of the renamed folders may be kept or renumbered with a new
-        UIDVALIDITY.
+        exists, L{InvalidMailboxName} for a bad name or a rename of a folder into its own child
+        (INBOX excepted: its children do not move with it). Flags, UIDs and subscriptions of the
+        Messages keep their bytes, flags and internal dates; their UIDs may be kept or renumbered
+        with a new UIDVALIDITY; subscriptions may follow the folder or stay. An unselectable
+        parent may be renamed (its children move); a name that exists only as an unselectable
+        parent does not count as existing for C{new}. Open handles of a renamed folder may keep
+        working under the new name or see their messages expunged.
         """
 
     def set_subscribed(name: str, subscribed: bool) -> Deferred[None]:
@@ -311,12 +332,15 @@ class IMailStore(Interface):
     def create_account(user: str) -> Deferred[None]:
         """
         Create an account with an INBOX and the folders of L{DEFAULT_FOLDERS} (with their
-        SPECIAL-USE roles, subscribed). Fails with L{AccountExists} if it exists.
+        SPECIAL-USE roles); INBOX and those folders are subscribed. Fails with L{AccountExists} if it exists.
         C{user} is the canonical address, lower-cased.
         """
 
     def delete_account(user: str) -> Deferred[None]:
-        """Delete an account and all its mail. Fails with L{NoSuchAccount}."""
+        """
+        Delete an account and all its mail. Fails with L{NoSuchAccount}. Open handles of its
+        folders behave as after L{IAccount.delete_mailbox}.
+        """
 
     def list_accounts() -> Deferred[Sequence[str]]:
         """Return the names of every account, sorted."""
@@ -331,13 +355,78 @@ class IMailStore(Interface):
     ) -> Deferred[dict[str, MessageInfo]]:
         """
         Put one message into the INBOX of each of C{users} (local delivery of one SMTP
-        transaction) and return each user's new L{MessageInfo}.
+        transaction) and return each user's new L{MessageInfo}; each distinct user gets one copy.
 
         Every copy is durable before the Deferred fires, so SMTP may then answer 250. If it fails,
         no user keeps a copy (copies already placed are removed again) and the failure is a
-        L{NoSuchAccount} naming the missing user or a L{StorageError}. The message gets no flags.
+        L{NoSuchAccount} naming the missing user or a L{StorageError} (also when the source yields
+        a different number of bytes than its C{size}). The message gets no flags.
         Listeners of each INBOX see a L{MessageAdded}.
         """
 
     def close() -> Deferred[None]:
         """Stop background work (pollers, threads) and release resources. Idempotent."""
+
+
+class IDeliveryQueue(Interface):
+    """
+    The durable spool of mail waiting for the relay (remote recipients).
+
+    An entry is one message and its L{Envelope}, named by a queue id (letters and digits).
+    """
+
+    def enqueue(queue_id: str, envelope: Envelope, source: IMessageSource) -> Deferred[None]:
+        """
+        Store a new entry under C{queue_id}, a fresh id from the caller (unique: a random part).
+
+        The message and envelope are durable (fsynced, with their directory) before the
+        Deferred fires, so SMTP may answer 250. On failure nothing of the entry is left.
+        C{source} is read before the Deferred fires and may be deleted afterwards.
+        """
+
+    def remove(queue_id: str) -> Deferred[None]:
+        """Delete an entry (delivered, bounced, or taken back). Removing a missing one is harmless."""
+
+    def list_ids() -> Deferred[Sequence[str]]:
+        """Return the ids of every complete entry, oldest first."""
+
+    def load(queue_id: str) -> Deferred[tuple[Envelope, IMessageSource]]:
+        """
+        Return an entry's envelope and message. Fails with L{KeyError} if there is no such
+        entry.
+        """
+
+
+class ISMTPPolicy(Interface):
+    """
+    Hooks through which Python code accepts or refuses mail as an SMTP session goes on: the
+    place for SPF, DKIM, reputation and spam checks.
+
+    Each hook returns a Deferred firing with None to let the session go on (the server's own
+    checks still apply) or with an L{SMTPReply}: a 4xx or 5xx reply refuses the step with that
+    reply, a 2xx reply accepts it with that text. A hook that fails answers 451 4.3.0.
+    """
+
+    def connect(client: SMTPClientInfo) -> Deferred[SMTPReply | None]:
+        """Before the greeting. A refusal is sent instead of the greeting, then the session ends."""
+
+    def helo(client: SMTPClientInfo, name: str) -> Deferred[SMTPReply | None]:
+        """At HELO or EHLO with its argument."""
+
+    def mail(
+        client: SMTPClientInfo, sender: str, params: Mapping[str, str | None]
+    ) -> Deferred[SMTPReply | None]:
+        """At MAIL FROM, after the server's checks; C{sender} is C{""} for C{<>}."""
+
+    def rcpt(
+        client: SMTPClientInfo, recipient: str, params: Mapping[str, str | None]
+    ) -> Deferred[SMTPReply | None]:
+        """At RCPT TO, after the server's checks accepted the recipient."""
+
+    def data(
+        client: SMTPClientInfo, envelope: Envelope, source: IMessageSource
+    ) -> Deferred[SMTPReply | None]:
+        """
+        At the end of DATA (or BDAT LAST), before delivery. C{source} is the message as
+        received, with the trace headers the server added.
+        """

@@ -190,7 +190,7 @@ class StoreResult:
     """
     The outcome of L{IMailbox.set_flags}.
 
-    C{updated}: the new state of every message whose flags or modseq changed.
+    C{updated}: the new state of every message whose flags changed (each with a new modseq).
     C{conflicts}: UIDs left alone because their modseq exceeded C{unchanged_since} (RFC 7162 3.1.3).
     """
 
@@ -238,3 +238,64 @@ class MailboxReset:
 
 
 Change = MessageAdded | FlagsChanged | MessageExpunged | MailboxReset
+
+
+# -- SMTP envelopes and policy verdicts ------------------------------------------
+
+
+@frozen
+class EnvelopeRecipient:
+    """
+    One recipient of a queued message, with its DSN parameters (RFC 3461 4.1, 4.2).
+
+    C{notify} is None when the client gave no NOTIFY, else C{{"NEVER"}} or a subset of
+    C{{"SUCCESS", "FAILURE", "DELAY"}}. C{orcpt} is the decoded ORCPT (C{"rfc822;alice@x"}).
+    """
+
+    address: str
+    notify: frozenset[str] | None = None
+    orcpt: str | None = None
+
+
+@frozen
+class Envelope:
+    """
+    The SMTP envelope of one accepted message, as the relay needs it.
+
+    C{sender} is the reverse path without brackets (C{""} for the null path C{<>}). C{body} is
+    the BODY parameter (C{7BIT}, C{8BITMIME}, C{BINARYMIME}); C{ret} and C{envid} are the DSN
+    parameters of MAIL FROM (RFC 3461 4.3, 4.4), None when not given.
+    """
+
+    sender: str
+    recipients: tuple[EnvelopeRecipient, ...]
+    body: str = "7BIT"
+    smtputf8: bool = False
+    ret: str | None = None
+    envid: str | None = None
+
+
+@frozen
+class SMTPReply:
+    """An SMTP reply a policy hook chooses: code, enhanced status code (RFC 3463) and text."""
+
+    code: int
+    enhanced: str
+    text: str
+
+
+@frozen
+class SMTPClientInfo:
+    """What an SMTP policy hook knows of the session at the moment it is asked."""
+
+    #: The client's IP address (or a UNIX socket path), and port (0 if none).
+    host: str
+    port: int
+    #: The HELO/EHLO argument, once given.
+    helo: str | None = None
+    #: Whether the session runs over TLS now.
+    tls: bool = False
+    #: The authenticated account name, if any.
+    user: str | None = None
+    #: True on a submission listener (587/465), False on the MX listener.
+    submission: bool = False

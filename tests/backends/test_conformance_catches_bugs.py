@@ -8,17 +8,19 @@ The suites are built inside functions, so pytest never collects a broken backend
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 import pytest
-from twisted.internet.defer import Deferred
+from attrs import evolve
+from twisted.internet.defer import Deferred, succeed
 from twisted.trial import reporter
 from twisted.trial import unittest as trial
 
 from twisted_mail_stack import testing
 from twisted_mail_stack.backends import memory
-from twisted_mail_stack.interfaces import ChangeListener, IMailStore
-from twisted_mail_stack.values import Change, StoreMode
+from twisted_mail_stack.interfaces import ChangeListener, IMailStore, IMessageSource
+from twisted_mail_stack.values import Change, Flag, MessageInfo, StoreMode
 
 
 class ReusesUids(memory._Folder):
@@ -46,11 +48,10 @@ class LosesKeywordsOnAdd(memory.MemoryMailbox):
         mode: StoreMode,
         unchanged_since: int | None = None,
     ) -> Deferred[Any]:
+        uids = list(uids)
         if mode is StoreMode.ADD:
             for message in self._live().held(uids):
-                message.info = memory.evolve(
-                    message.info, flags={f for f in message.info.flags if f.startswith("\\")}
-                )
+                message.info = evolve(message.info, flags=message.info.flags & Flag.SYSTEM)
         return super().set_flags(uids, flags, mode, unchanged_since)
 
 
@@ -64,7 +65,7 @@ class ClaimsRecentTwice(memory.MemoryMailbox):
     def claim_recent(self) -> Deferred[Sequence[int]]:
         uids = [uid for uid in self._live().messages if uid > self._mark]
         self._mark = self._live().uidnext - 1
-        return memory.defer.succeed(uids)
+        return succeed(uids)
 
 
 _actors: list[object] = []  # the handle whose operation is running, innermost last
@@ -97,6 +98,30 @@ class NotifiesOnlyItself(memory.MemoryMailbox):
     remove = _as_actor(memory.MemoryMailbox.remove)
 
 
+class TreatsNoUidsAsAll(memory.MemoryMailbox):
+    """Bug: the C{if not uids} slip: UID EXPUNGE of an empty set expunges every \\Deleted message."""
+
+    def expunge(self, uids: Iterable[int] | None = None) -> Deferred[Sequence[int]]:
+        return super().expunge(uids or None)
+
+
+class DeliversOneByOne(memory.MemoryMailStore):
+    """Bug: delivers to each user in turn, so a missing user leaves the earlier copies behind."""
+
+    def deliver(
+        self, users: Sequence[str], source: IMessageSource, internal_date: datetime | None = None
+    ) -> Deferred[dict[str, MessageInfo]]:
+        deliver = super().deliver
+
+        async def one_by_one() -> dict[str, MessageInfo]:
+            infos: dict[str, MessageInfo] = {}
+            for user in users:
+                infos.update(await deliver([user], source, internal_date))
+            return infos
+
+        return Deferred.fromCoroutine(one_by_one())
+
+
 def broken_store(**hooks: Any) -> Callable[[], IMailStore]:
     """A factory of memory stores with some of their folder or mailbox classes replaced."""
     return type("BrokenStore", (memory.MemoryMailStore,), hooks)
@@ -124,6 +149,14 @@ BUGS: dict[str, tuple[Callable[[], IMailStore], list[str]]] = {
     "recent claimed twice": (
         broken_store(mailbox_type=ClaimsRecentTwice),
         ["test_claim_recent_once_across_handles"],
+    ),
+    "empty UID set taken as every UID": (
+        broken_store(mailbox_type=TreatsNoUidsAsAll),
+        ["test_empty_uid_sets_change_nothing"],
+    ),
+    "delivery not atomic": (
+        DeliversOneByOne,
+        ["test_deliver_to_missing_user_delivers_nothing"],
     ),
     "only the changing handle notified": (
         broken_store(mailbox_type=NotifiesOnlyItself),

@@ -29,6 +29,7 @@ from ..errors import (
     NoSuchAccount,
     NoSuchMailbox,
     NoSuchMessage,
+    StorageError,
 )
 from ..interfaces import (
     ChangeListener,
@@ -80,7 +81,10 @@ def _deferred(method: Callable[_P, _T]) -> Callable[_P, Deferred[_T]]:
 
 def _read_source(source: IMessageSource) -> bytes:
     with source.open() as f:
-        return f.read()
+        data = f.read()
+    if len(data) != source.size:
+        raise StorageError(f"the source gave {len(data)} bytes, not its size {source.size}")
+    return data
 
 
 def _aware(date: datetime) -> datetime:
@@ -142,6 +146,16 @@ class _Folder:
             del self.messages[uid]
             self.listeners.emit(MessageExpunged(self.name, uid, self.next_modseq()))
         return removed
+
+    def delete(self) -> None:
+        """Mark the folder gone: its handles see every message expunged, then fail."""
+        self.deleted = True
+        for uid in list(self.messages):
+            del self.messages[uid]
+            # A folder that is gone gets no new modseq: each carries the last one handles knew.
+            self.listeners.emit(MessageExpunged(self.name, uid, self.highestmodseq))
+        if self.lock is not None:
+            self.lock.release()
 
     def held(self, uids: Iterable[int]) -> list[_Message]:
         return [self.messages[uid] for uid in sorted(set(uids)) if uid in self.messages]
@@ -317,7 +331,8 @@ class MemoryMailbox:
 
     @_deferred
     def add_listener(self, listener: ChangeListener) -> None:
-        self._listeners.append(listener)
+        if listener not in self._listeners:
+            self._listeners.append(listener)
         self._folder.listeners.add(listener)
 
     @_deferred
@@ -326,8 +341,9 @@ class MemoryMailbox:
             self._listeners.remove(listener)
             self._folder.listeners.discard(listener)
 
-    def refresh(self) -> Deferred[None]:
-        return defer.succeed(None)
+    @_deferred
+    def refresh(self) -> None:
+        self._live()
 
     def close(self) -> Deferred[None]:
         for listener in self._listeners:
@@ -383,7 +399,7 @@ class MemoryAccount:
         name = canonical_name(name)
         if name == INBOX:
             raise CannotDeleteInbox(name)
-        self.store.delete_folder(self.folder(name))
+        self.folder(name).delete()
         del self._data.folders[name]
 
     @_deferred
@@ -444,6 +460,7 @@ class MemoryMailStore:
     not given.
     """
 
+    #: The classes of folders and of mailbox handles; tests replace them to plant bugs.
     folder_type: Callable[[str, int, SpecialUse | None], _Folder] = _Folder
     mailbox_type: Callable[[MemoryAccount, _Folder], IMailbox] = MemoryMailbox
 
@@ -453,11 +470,15 @@ class MemoryMailStore:
         # One counter for the whole store, so a re-created folder never repeats a UIDVALIDITY.
         self._uidvalidities = itertools.count(int(time.time()))
 
+    # -- for the handles -----------------------------------------------------------
+
     def now(self) -> datetime:
+        """The default internal date of a new message: now, in whole seconds."""
         seconds = time.time() if self._clock is None else self._clock.seconds()
         return datetime.fromtimestamp(int(seconds), UTC)
 
     def account_data(self, user: str) -> _AccountData:
+        """C{user}'s folders and subscriptions, or L{NoSuchAccount}."""
         data = self._accounts.get(user)
         if data is None:
             raise NoSuchAccount(user)
@@ -466,33 +487,27 @@ class MemoryMailStore:
     def create_folder(
         self, data: _AccountData, name: str, special_use: SpecialUse | None
     ) -> _Folder:
+        """Add a new, empty folder C{name} (canonical) to C{data}, or fail with L{MailboxExists}."""
         if name in data.folders:
             raise MailboxExists(name)
         folder = data.folders[name] = self.folder_type(name, next(self._uidvalidities), special_use)
         return folder
 
-    @staticmethod
-    def delete_folder(folder: _Folder) -> None:
-        """Mark C{folder} gone; its open handles see every message expunged."""
-        folder.discard(list(folder.messages))
-        folder.deleted = True
-        if folder.lock is not None:
-            folder.lock.release()
+    # -- IMailStore ------------------------------------------------------------------
 
     @_deferred
     def create_account(self, user: str) -> None:
         if user in self._accounts:
             raise AccountExists(user)
         data = self._accounts[user] = _AccountData()
-        self.create_folder(data, INBOX, None)
-        for name, role in DEFAULT_FOLDERS:
+        for name, role in ((INBOX, None), *DEFAULT_FOLDERS):
             self.create_folder(data, name, role)
             data.subscriptions.add(name)
 
     @_deferred
     def delete_account(self, user: str) -> None:
         for folder in self.account_data(user).folders.values():
-            self.delete_folder(folder)
+            folder.delete()
         del self._accounts[user]
 
     @_deferred
@@ -510,7 +525,7 @@ class MemoryMailStore:
         source: IMessageSource,
         internal_date: datetime | None = None,
     ) -> dict[str, MessageInfo]:
-        # Check every recipient first: a delivery that fails leaves no copy anywhere.
+        # Check everything first: a delivery that fails leaves no copy anywhere.
         inboxes = {user: self.account_data(user).folders[INBOX] for user in users}
         date = _aware(internal_date or self.now())
         data = _read_source(source)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from ._accounts import AccountTests, DeliveryTests
 from ._changes import CopyTests, ExpungeTests, FlagTests
+from ._contract import ContractTests
 from ._folders import DeletedFolderTests, FolderTests, NameTests, SubscriptionTests
 from ._messages import AppendTests, ContentTests, ListingTests, StatusTests, UidTests
 from ._persistence import PeerTests, RestartTests
@@ -28,6 +29,7 @@ __all__ = ["MailStoreConformance"]
 
 
 class MailStoreConformance(
+    ContractTests,
     AccountTests,
     DeliveryTests,
     NameTests,

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from ..errors import AccountExists, NoSuchAccount
 from ..sources import BytesSource, FileSource
 from ..values import DEFAULT_FOLDERS, DELIMITER, MessageAdded
-from ._base import ALICE, BOB, CAROL, DATE, StoreTestBase, message
+from ._base import ALICE, BOB, CAROL, DATE, StoreTestBase, message, source
 
 
 class AccountTests(StoreTestBase):
@@ -68,6 +68,15 @@ class AccountTests(StoreTestBase):
         await store.close()
         await store.close()
 
+    async def test_account_close_leaves_mailboxes_open(self) -> None:
+        account = await self.account()
+        inbox = await self.mailbox(account=account)
+        await account.close()
+        info = await self.append(inbox)
+        self.assertEqual(
+            await self.uids(inbox), [info.uid], "IAccount.close must not close its mailboxes"
+        )
+
     async def test_new_account_has_inbox_and_default_folders(self) -> None:
         names = await self.names(await self.account())
         expected = {"INBOX", *(name for name, _ in DEFAULT_FOLDERS)}
@@ -84,8 +93,8 @@ class AccountTests(StoreTestBase):
 
     async def test_default_folders_subscribed(self) -> None:
         names = await self.names(await self.account())
-        for name, _ in DEFAULT_FOLDERS:
-            self.assertTrue(names[name].subscribed, f"default folder {name} must be subscribed")
+        for name in ("INBOX", *(name for name, _ in DEFAULT_FOLDERS)):
+            self.assertTrue(names[name].subscribed, f"{name} of a new account must be subscribed")
 
 
 class DeliveryTests(StoreTestBase):
@@ -125,6 +134,21 @@ class DeliveryTests(StoreTestBase):
         for inbox in inboxes:
             self.assertEqual(await self.uids(inbox), [], "a failed delivery left a copy behind")
 
+    async def test_deliver_to_repeated_user_makes_one_copy(self) -> None:
+        inbox = await self.mailbox()
+        infos = await (await self.store()).deliver([ALICE, ALICE], source())
+        self.assertEqual(set(infos), {ALICE}, "deliver: result keys")
+        self.assertEqual(
+            await self.uids(inbox), [infos[ALICE].uid], "each distinct user gets one copy"
+        )
+
+    async def test_deliver_naive_date_fails(self) -> None:
+        inbox = await self.mailbox()
+        naive = datetime(2020, 1, 2, 3, 4, 5)
+        d = (await self.store()).deliver([ALICE], source(), naive)
+        await self.fails(d, ValueError, "deliver with a naive internal date")
+        self.assertEqual(await self.uids(inbox), [], "a refused delivery left a copy")
+
     async def test_deliver_uids_ascend(self) -> None:
         inbox = await self.mailbox()
         first = await self.append(inbox)
@@ -160,13 +184,13 @@ class DeliveryTests(StoreTestBase):
             self.assertEqual(f.read(), data, "deliver must not modify its source file")
 
     async def test_deliver_notifies_inbox_listeners(self) -> None:
-        inbox = await self.mailbox()
-        changes = await self.listen(inbox)
-        infos, [seen] = await self.seen_when_fired(
-            (await self.store()).deliver([ALICE], BytesSource(message())), changes
-        )
-        self.assertEqual(
-            seen,
-            [MessageAdded("INBOX", infos[ALICE])],
-            "deliver: INBOX listener before the Deferred fired",
-        )
+        users = (ALICE, BOB)
+        logs = [await self.listen(await self.mailbox(account=await self.account(u))) for u in users]
+        d = (await self.store()).deliver(users, source())
+        infos, seen = await self.seen_when_fired(d, *logs)
+        for user, log in zip(users, seen, strict=True):
+            self.assertEqual(
+                log,
+                [MessageAdded("INBOX", infos[user])],
+                f"deliver: {user}'s INBOX listener before the Deferred fired",
+            )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import UTC, datetime
+import inspect
+
+from collections.abc import Awaitable, Iterable
+from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 
 from twisted.internet.defer import Deferred
@@ -20,7 +22,7 @@ BOB = "bob@example.com"
 CAROL = "carol@example.org"
 
 #: A fixed, timezone-aware internal date with whole seconds (IMAP's precision), not in UTC.
-DATE = datetime(2021, 3, 4, 5, 6, 7, tzinfo=UTC).astimezone()
+DATE = datetime(2021, 3, 4, 5, 6, 7, tzinfo=timezone(timedelta(hours=-5)))
 
 
 def message(n: int = 1, body: bytes = b"Hello.\r\n") -> bytes:
@@ -33,8 +35,9 @@ def source(n: int = 1) -> BytesSource:
     return BytesSource(message(n))
 
 
-async def _resolve(value: _T | Deferred[_T]) -> _T:
-    if isinstance(value, Deferred):
+async def _resolve(value: _T | Awaitable[_T]) -> _T:
+    """Accept a hook's plain value, Deferred or coroutine (an C{async def} hook)."""
+    if inspect.isawaitable(value):
         return await value
     return value
 

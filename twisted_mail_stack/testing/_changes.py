@@ -32,6 +32,14 @@ class FlagTests(StoreTestBase):
         await inbox.set_flags([info.uid], ["\\Draft", "Todo", "$Absent"], StoreMode.REMOVE)
         self.assertEqual((await self.info(inbox, info.uid)).flags, {Flag.SEEN, "$Work"}, "REMOVE")
 
+    async def test_replace_with_no_flags_clears(self) -> None:
+        inbox = await self.mailbox()
+        info = await self.append(inbox, 1, ["\\Seen", "$Work"])
+        await inbox.set_flags([info.uid], [], StoreMode.REPLACE)
+        self.assertEqual(
+            (await self.info(inbox, info.uid)).flags, frozenset(), "REPLACE with no flags"
+        )
+
     async def test_keywords_keep_their_case(self) -> None:
         inbox = await self.mailbox()
         info = await self.append(inbox)
@@ -389,6 +397,41 @@ class ExpungeTests(StoreTestBase):
         self.assertEqual(
             (await inbox.status()).highestmodseq, highest, "an empty expunge raised HIGHESTMODSEQ"
         )
+
+    async def test_empty_uid_sets_change_nothing(self) -> None:
+        inbox = await self.mailbox()
+        info = await self.append(inbox, 1, ["\\Deleted"])
+        self.assertEqual(list(await inbox.expunge([])), [], "expunge([]) must not mean 'every UID'")
+        self.assertEqual(list(await inbox.remove([])), [], "remove([])")
+        self.assertEqual(
+            (await inbox.set_flags([], ["\\Seen"], StoreMode.ADD)).updated, (), "set_flags([])"
+        )
+        self.assertEqual((await inbox.copy([], "Sent")).uids, {}, "copy([])")
+        self.assertEqual((await inbox.move([], "Sent")).uids, {}, "move([])")
+        self.assertEqual(list(await inbox.get_messages([])), [], "get_messages([])")
+        self.assertEqual(
+            list(await inbox.list_messages()), [info], "an empty UID set changed the folder"
+        )
+
+    async def test_uid_arguments_take_any_iterable(self) -> None:
+        inbox = await self.mailbox()
+        infos = await self.append_many(inbox, 4)
+        uids = [i.uid for i in infos]
+        got = await inbox.get_messages(uid for uid in uids)
+        self.assertEqual(list(got), infos, "get_messages of a generator")
+        result = await inbox.set_flags(iter(uids[:3]), ["\\Deleted"], StoreMode.ADD)
+        self.assertEqual(len(result.updated), 3, "set_flags of an iterator")
+        copied = await inbox.copy(iter(uids[:1]), "Sent")
+        self.assertEqual(set(copied.uids), {uids[0]}, "copy of an iterator")
+        moved = await inbox.move((uid for uid in uids[3:]), "Drafts")
+        self.assertEqual(set(moved.uids), {uids[3]}, "move of a generator")
+        self.assertEqual(
+            list(await inbox.expunge(uid for uid in uids[:1])), uids[:1], "expunge of a generator"
+        )
+        self.assertEqual(
+            list(await inbox.remove(range(uids[1], uids[2] + 1))), uids[1:3], "remove of a range"
+        )
+        self.assertEqual(await self.uids(inbox), [], "every message is gone")
 
     async def test_remove_ignores_flags(self) -> None:
         inbox = await self.mailbox()

@@ -9,8 +9,8 @@ from twisted.internet.defer import Deferred
 
 from ..errors import CannotDeleteInbox, InvalidMailboxName, MailboxExists, NoSuchMailbox
 from ..interfaces import IAccount
-from ..values import MessageExpunged, SpecialUse
-from ._base import StoreTestBase, message
+from ..values import MessageExpunged, SpecialUse, StoreMode
+from ._base import BOB, StoreTestBase, message, source
 
 #: Names every operation must refuse with InvalidMailboxName.
 BAD_NAMES = (
@@ -33,16 +33,36 @@ BAD_NAMES = (
 )
 
 
+#: Names that are valid although storage formats may find them awkward.
+GOOD_NAMES = (
+    "with space",
+    "dot.ted",
+    ".hidden",
+    "..double",
+    "trailing.",
+    "a/.b",
+    "per%cent*&~",
+    'quote"back\\slash',
+    "+plus,comma;semi=eq",
+    "Entwürfe",
+    "日本語/子",
+    "emoji 📧",
+)
+
+
 class NameTests(StoreTestBase):
     async def _each_bad_name(
         self, what: str, call: Callable[[IAccount, str], Deferred[Any]]
     ) -> None:
-        account = await self.account()
-        before = await self.names(account)
+        account, other = await self.account(), await self.account(BOB)
+        before, other_before = await self.names(account), await self.names(other)
         for bad in BAD_NAMES:
             await self.fails(call(account, bad), InvalidMailboxName, f"{what} with name {bad!r}")
         self.assertEqual(
             await self.names(account), before, f"{what} with a bad name changed the folder tree"
+        )
+        self.assertEqual(
+            await self.names(other), other_before, f"{what} with a bad name changed another account"
         )
 
     async def test_create_rejects_bad_names(self) -> None:
@@ -96,11 +116,34 @@ class NameTests(StoreTestBase):
             account.open_mailbox("WORK"), NoSuchMailbox, "open_mailbox of another case"
         )
 
-    async def test_non_ascii_names(self) -> None:
+    async def test_unusual_valid_names(self) -> None:
         account = await self.account()
-        await account.create_mailbox("Entwürfe/日本")
-        mailbox = await self.mailbox("Entwürfe/日本", account)
-        self.assertEqual(mailbox.name, "Entwürfe/日本", "IMailbox.name of a non-ASCII name")
+        for n, name in enumerate(GOOD_NAMES):
+            await account.create_mailbox(name)
+            mailbox = await self.mailbox(name, account)
+            self.assertEqual(mailbox.name, name, f"IMailbox.name of {name!r}")
+            info = await self.append(mailbox, n)
+            self.assertEqual(
+                await self.content(mailbox, info.uid), message(n), f"a message in {name!r}"
+            )
+        names = await self.names(account)
+        self.assertEqual(
+            set(GOOD_NAMES) - set(names), set(), "valid names missing from list_mailboxes"
+        )
+        self.assertTrue(
+            all(names[name].selectable for name in GOOD_NAMES), "valid names must be selectable"
+        )
+
+    async def test_names_starting_with_inbox_are_not_inbox(self) -> None:
+        account = await self.account()
+        await account.create_mailbox("inboxes")
+        await account.create_mailbox("INBOX.old")
+        names = await self.names(account)
+        self.assertIn("inboxes", names, "only the name INBOX itself is case-insensitive")
+        self.assertIn("INBOX.old", names, "'INBOX.old' is a sibling of INBOX, not INBOX")
+        self.assertEqual(
+            await self.uids(await self.mailbox(account=account)), [], "INBOX is untouched"
+        )
 
 
 class FolderTests(StoreTestBase):
@@ -296,6 +339,18 @@ class FolderTests(StoreTestBase):
             contents, [message(1), message(2)], "renaming INBOX must move its messages"
         )
 
+    async def test_rename_inbox_into_its_own_child(self) -> None:
+        account = await self.account()
+        await account.create_mailbox("INBOX/Lists")
+        inbox = await self.mailbox(account=account)
+        await self.append(inbox)
+        await account.rename_mailbox("INBOX", "INBOX/Old")
+        names = await self.names(account)
+        for name in ("INBOX", "INBOX/Lists", "INBOX/Old"):
+            self.assertTrue(names[name].selectable, f"{name} after renaming INBOX to INBOX/Old")
+        old = await self.mailbox("INBOX/Old", account)
+        self.assertEqual(len(await self.uids(old)), 1, "renaming INBOX must move its messages")
+
     async def test_renamed_folder_does_not_reuse_uids(self) -> None:
         account = await self.account()
         old = await self.mailbox("Old", account, create=True)
@@ -349,11 +404,48 @@ class DeletedFolderTests(StoreTestBase):
         account = await self.account()
         work = await self.mailbox("Work", account, create=True)
         infos = await self.append_many(work, 2)
+        highest = (await work.status()).highestmodseq
         changes = await self.listen(work)
         _, [seen] = await self.seen_when_fired(account.delete_mailbox("Work"), changes)
-        expunged = sorted(c.uid for c in seen if isinstance(c, MessageExpunged))
+        expected = [MessageExpunged("Work", i.uid, highest) for i in infos]
         self.assertEqual(
-            expunged,
-            [i.uid for i in infos],
-            "handles of a deleted folder see every message expunged",
+            sorted(seen, key=lambda c: getattr(c, "uid", 0)),
+            expected,
+            "handles of a deleted folder see every message expunged, with the last HIGHESTMODSEQ",
         )
+
+    async def test_handle_of_deleted_folder_fails(self) -> None:
+        account = await self.account()
+        work = await self.mailbox("Work", account, create=True)
+        info = await self.append(work)
+        await account.delete_mailbox("Work")
+        calls: list[tuple[str, Callable[[], Deferred[Any]]]] = [
+            ("status", work.status),
+            ("list_messages", work.list_messages),
+            ("get_messages", lambda: work.get_messages([info.uid])),
+            ("open_content", lambda: work.open_content(info.uid)),
+            ("append", lambda: work.append(source())),
+            ("set_flags", lambda: work.set_flags([info.uid], ["\\Seen"], StoreMode.ADD)),
+            ("copy", lambda: work.copy([info.uid], "INBOX")),
+            ("move", lambda: work.move([info.uid], "INBOX")),
+            ("expunge", work.expunge),
+            ("remove", lambda: work.remove([info.uid])),
+            ("claim_recent", work.claim_recent),
+            ("lock", work.lock),
+            ("refresh", work.refresh),
+        ]
+        for what, call in calls:
+            await self.fails(call(), NoSuchMailbox, f"{what} on a handle of a deleted folder")
+        self.assertEqual(
+            await self.uids(await self.mailbox(account=account)), [], "nothing reached INBOX"
+        )
+        await work.add_listener(print)
+        await work.remove_listener(print)
+        await work.close()
+
+    async def test_recreated_folder_is_new(self) -> None:
+        account = await self.account()
+        work = await self.mailbox("Work", account, create=True)
+        await account.delete_mailbox("Work")
+        await account.create_mailbox("Work")
+        await self.fails(work.status(), NoSuchMailbox, "an old handle reached a re-created folder")

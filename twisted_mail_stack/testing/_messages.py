@@ -2,11 +2,31 @@
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime, timedelta
+from typing import BinaryIO
 
-from ..errors import NoSuchMessage
+from zope.interface import implementer
+
+from ..errors import NoSuchMessage, StorageError
+from ..interfaces import IMessageSource
+from ..sources import FileSource
 from ..values import Flag, StoreMode
 from ._base import DATE, StoreTestBase, message, source
+
+
+@implementer(IMessageSource)
+class LyingSource:
+    """A source whose C{size} does not match its bytes (a truncated spool file)."""
+
+    path = None
+
+    def __init__(self, data: bytes, size: int) -> None:
+        self.data, self.size = data, size
+
+    def open(self) -> BinaryIO:
+        return io.BytesIO(self.data)
+
 
 #: Every byte value, bare CR and LF, a NUL, and a line without an end.
 BINARY = message(1, bytes(range(256)) * 4 + b"\r\r\n\n\x00\x00 no final newline")
@@ -70,10 +90,37 @@ class AppendTests(StoreTestBase):
         after = await inbox.status()
         self.assertEqual(after.messages, before.messages, "a refused append changed the counters")
 
+    async def test_append_naive_date_fails(self) -> None:
+        inbox = await self.mailbox()
+        d = inbox.append(source(), (), datetime(2020, 1, 2, 3, 4, 5))
+        await self.fails(d, ValueError, "append with a naive internal date")
+        self.assertEqual(await self.uids(inbox), [], "a refused append left a message")
+
+    async def test_append_short_source_fails(self) -> None:
+        inbox = await self.mailbox()
+        before = await inbox.status()
+        for lie in (-1, +1):
+            d = inbox.append(LyingSource(message(), len(message()) + lie))
+            await self.fails(d, StorageError, f"append of a source whose size is off by {lie}")
+        self.assertEqual(await self.uids(inbox), [], "a failed append left a message")
+        self.assertEqual(
+            (await inbox.status()).messages, before.messages, "a failed append changed the counters"
+        )
+
     async def test_append_canonical_flags(self) -> None:
         inbox = await self.mailbox()
         info = await self.append(inbox, 1, ["\\SEEN", "\\flagged", "$Work"])
         self.assertEqual(info.flags, {Flag.SEEN, Flag.FLAGGED, "$Work"}, "flags of append")
+
+    async def test_append_from_file_source(self) -> None:
+        path = self.mktemp()
+        with open(path, "wb") as f:
+            f.write(BINARY)
+        inbox = await self.mailbox()
+        info = await inbox.append(FileSource(path), ["\\Seen"])
+        self.assertEqual(await self.content(inbox, info.uid), BINARY, "append from a FileSource")
+        with open(path, "rb") as f:
+            self.assertEqual(f.read(), BINARY, "append must not modify its source file")
 
     async def test_append_to_other_folders(self) -> None:
         sent = await self.mailbox("Sent")

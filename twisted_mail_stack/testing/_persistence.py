@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+from twisted.internet.task import deferLater
+
 from ..errors import MailboxInUse
-from ..values import Flag, FlagsChanged, MessageAdded, MessageExpunged, SpecialUse, StoreMode
+from ..interfaces import IMailbox
+from ..values import (
+    Change,
+    Flag,
+    FlagsChanged,
+    MessageAdded,
+    MessageExpunged,
+    SpecialUse,
+    StoreMode,
+)
 from ._base import ALICE, BOB, StoreTestBase, message, source
+
+#: Seconds within which a backend must find another process's change by itself (IMAP IDLE).
+POLL_LIMIT = 10
 
 
 class RestartTests(StoreTestBase):
@@ -96,7 +110,7 @@ class RestartTests(StoreTestBase):
 class PeerTests(StoreTestBase):
     """Two stores over the same storage, as two processes."""
 
-    async def _pair(self):  # type: ignore[no-untyped-def]
+    async def _pair(self) -> tuple[IMailbox, list[Change], IMailbox]:
         """An INBOX handle with a listener on the first store, and one on the peer."""
         mine = await self.mailbox()
         log = await self.listen(mine)
@@ -138,6 +152,29 @@ class PeerTests(StoreTestBase):
         infos = await peer.deliver([ALICE], source())
         await mine.refresh()
         self.assertEqual(log, [MessageAdded("INBOX", infos[ALICE])], "another process's delivery")
+
+    async def test_peer_change_reported_by_any_handle(self) -> None:
+        mine, log, theirs = await self._pair()
+        info = await self.append(theirs)
+        await (await self.mailbox()).list_messages()
+        self.assertEqual(
+            log,
+            [MessageAdded("INBOX", info)],
+            "list_messages of another handle must report the change",
+        )
+
+    async def test_peer_change_found_without_refresh(self) -> None:
+        mine, log, theirs = await self._pair()
+        from twisted.internet import reactor  # the one trial runs the test in
+
+        info = await self.append(theirs)
+        for _ in range(POLL_LIMIT * 10):
+            if log:
+                break
+            await deferLater(reactor, 0.1, lambda: None)
+        self.assertEqual(
+            log, [MessageAdded("INBOX", info)], f"no change found by polling within {POLL_LIMIT} s"
+        )
 
     async def test_peer_changes_in_list_messages(self) -> None:
         mine, _, theirs = await self._pair()

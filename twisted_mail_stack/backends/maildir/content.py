@@ -10,8 +10,8 @@ from zope.interface import implementer
 
 from ...errors import MailboxInUse, NoSuchMailbox
 from ...interfaces import IMaildropLock, IMessageContent
-from .hub import Worker
 from .layout import POP3_LOCK_FILE
+from .worker import Worker
 
 
 @implementer(IMessageContent)

@@ -9,6 +9,7 @@ import os
 import shutil
 import time
 
+from ...errors import StorageError
 from ...interfaces import IMessageSource
 from .layout import unique_name
 
@@ -79,17 +80,23 @@ def write_tmp(folder: str, source: IMessageSource, mtime_us: int) -> tuple[str, 
     """
     Put the message of C{source} into C{folder/tmp/} durably; return its path and size.
 
-    A source with a C{path} is linked (see L{link_tmp}); its file keeps its own mtime.
+    A source with a C{path} is linked (see L{link_tmp}); its file keeps its own mtime. A source
+    whose bytes do not number C{source.size} fails with L{StorageError}.
     """
     if source.path is not None:
-        return link_tmp(folder, source.path)
-    path = os.path.join(folder, "tmp", unique_name())
-    try:
-        _write_stream(source, path, mtime_us)
-        return path, fsync_file(path)
-    except BaseException:
+        path, size = link_tmp(folder, source.path)
+    else:
+        path = os.path.join(folder, "tmp", unique_name())
+        try:
+            _write_stream(source, path, mtime_us)
+            size = fsync_file(path)
+        except BaseException:
+            unlink_quietly(path)
+            raise
+    if size != source.size:
         unlink_quietly(path)
-        raise
+        raise StorageError(f"message source gave {size} bytes, not the {source.size} it promised")
+    return path, size
 
 
 def clean_tmp(folder: str, now: float | None = None) -> None:

@@ -15,13 +15,15 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from sqlite3 import Connection
 from typing import Generic, TypeVar
 
 from attrs import frozen
 
-from ...errors import NoSuchMessage, StorageError
+from ...errors import NoSuchMailbox, NoSuchMessage, StorageError
+from ...names import is_inbox
 from ...values import (
     Change,
     Flag,
@@ -34,11 +36,11 @@ from ...values import (
 )
 from .files import clean_tmp, fsync_dir, link_tmp, unlink_quietly
 from .index import FolderIndex, Meta
-from .layout import flags_of, parse_name, sized, with_flags
+from .layout import UIDVALIDITY_FILE, flags_of, parse_name, sized, with_flags
 
 T = TypeVar("T")
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: A directory mtime this close to now may still change within the same clock tick without
 #: the mtime moving, so it is not trusted for skipping the next listing (Dovecot does the same).
 _MTIME_SLACK_NS = 2_000_000_000
@@ -82,6 +84,9 @@ class Stored:
 
 
 def to_us(date: datetime) -> int:
+    """Microseconds since the epoch; L{ValueError} for a naive date."""
+    if date.tzinfo is None or date.utcoffset() is None:
+        raise ValueError(f"internal date must be timezone-aware: {date!r}")
     return (date - _EPOCH) // timedelta(microseconds=1)
 
 
@@ -108,7 +113,8 @@ class Folder:
     def __init__(self, path: str, name: str) -> None:
         self.path = path
         self.name = name
-        self.index = FolderIndex(path)
+        account = path if is_inbox(name) else os.path.dirname(path)
+        self.index = FolderIndex(path, os.path.join(account, UIDVALIDITY_FILE))
         self._lock = threading.Lock()
         self._tmp_cleaned = False
 
@@ -134,11 +140,18 @@ class Folder:
             ).fetchone()
             return Outcome((meta, count, unseen), changes, view)
 
-    def list(self, view: View, expect: int) -> Outcome[list[MessageInfo]]:
+    def messages(self, view: View, expect: int) -> Outcome[list[MessageInfo]]:
         with self._lock, self._synced() as (conn, meta):
             changes, view = self._catch_up(conn, meta, view, expect)
             rows = conn.execute(f"SELECT {_INFO_COLUMNS} FROM messages ORDER BY uid")
             return Outcome([_info(*r) for r in rows], changes, view)
+
+    def contents(self, view: View) -> Outcome[tuple[list[int], int]]:
+        """Every UID, and the HIGHESTMODSEQ (to report the folder going away)."""
+        with self._lock, self.index.reading() as (conn, meta):
+            changes, view = self._catch_up(conn, meta, view)
+            uids = [uid for (uid,) in conn.execute("SELECT uid FROM messages ORDER BY uid")]
+            return Outcome((uids, meta.highestmodseq), changes, view)
 
     def get(self, view: View, expect: int, uids: Sequence[int]) -> Outcome[list[MessageInfo]]:
         with self._lock, self.index.reading() as (conn, meta):
@@ -220,7 +233,7 @@ class Folder:
                     new = old - flags
                 if new == old:
                     continue
-                target = self._retry_on_vanish(key, path, lambda p: self._rename_for(p, new))
+                target = self._retry_on_vanish(key, path, partial(self._rename_for, flags=new))
                 if target is None:
                     continue  # deleted by another program; the next scan records it
                 renamed = renamed or target != path
@@ -244,13 +257,13 @@ class Folder:
         """
         with self._lock, self.index.writing() as (conn, meta):
             changes, _ = self._catch_up(conn, meta, view, expect)
-            columns = "uid, key, path, flags, internal_date, size, added"
+            columns = "uid, key, path, flags, added"
             if uids is None:
                 rows = conn.execute(f"SELECT {columns} FROM messages").fetchall()
             else:
                 rows = self._select(conn, columns, uids)
             removed = []
-            for uid, key, path, text, date_us, size, added in sorted(rows):
+            for uid, key, path, text, added in sorted(rows):
                 if deleted_only and Flag.DELETED not in text.split():
                     continue
                 self._retry_on_vanish(key, path, lambda p: os.unlink(os.path.join(self.path, p)))
@@ -268,23 +281,36 @@ class Folder:
             self._sync()
             with self.index.writing() as (conn, meta):
                 changes, _ = self._catch_up(conn, meta, view, expect)
-                rows = conn.execute("SELECT uid FROM messages WHERE uid > ? ORDER BY uid", (meta.recent,))
+                rows = conn.execute(
+                    "SELECT uid FROM messages WHERE uid > ? ORDER BY uid", (meta.recent,)
+                )
                 recent = [uid for (uid,) in rows]
                 meta.recent = meta.uidnext - 1
                 return Outcome(recent, changes, self._view(meta))
 
-    def copy_in(self, view: View, sources: Sequence[tuple[str, frozenset[str], int]]) -> Outcome[list[MessageInfo]]:
-        """Add copies of files (absolute path, flags, internal date) by hard links. All or nothing."""
-        tmps: list[str] = []
-        try:
-            files = []
-            for origin, flags, date_us in sources:
-                tmp, size = link_tmp(self.path, origin)
-                tmps.append(tmp)
-                files.append((tmp, size, flags, date_us))
-            return self.add(view, files)
-        finally:
-            unlink_quietly(*tmps)
+    def export(
+        self, view: View, expect: int, uids: Sequence[int], target: str
+    ) -> Outcome[list[tuple[int, tuple[str, int, frozenset[str], int]]]]:
+        """
+        Hard-link the files of those C{uids} the folder holds into C{target}'s C{tmp/}, ready
+        for L{add} there: (uid, (tmp path, size, flags, internal date)) by ascending UID.
+        """
+        if not all(os.path.isdir(os.path.join(target, sub)) for sub in ("cur", "tmp")):
+            raise NoSuchMailbox(target)
+        outcome = self.stored(view, expect, uids)
+        out: list[tuple[int, tuple[str, int, frozenset[str], int]]] = []
+        with self._lock:
+            try:
+                for s in outcome.result:
+                    linked = self._retry_on_vanish(
+                        s.key, s.path, lambda p: link_tmp(target, os.path.join(self.path, p))
+                    )
+                    if linked is not None:
+                        out.append((s.uid, (*linked, s.flags, s.internal_date)))
+            except BaseException:
+                unlink_quietly(*(f[0] for _, f in out))
+                raise
+        return Outcome(out, outcome.changes, outcome.view)
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -312,7 +338,9 @@ class Folder:
         # A message that arrived after the view is reported as added (in order of arrival,
         # which is UID order) with its current flags; one that also left again is not reported.
         events: list[tuple[int, Change]] = []
-        rows = conn.execute(f"SELECT {_INFO_COLUMNS}, added FROM messages WHERE modseq > ?", (modseq,))
+        rows = conn.execute(
+            f"SELECT {_INFO_COLUMNS}, added FROM messages WHERE modseq > ?", (modseq,)
+        )
         for *row, added in rows:
             info = _info(*row)
             if added > modseq:
@@ -336,7 +364,14 @@ class Folder:
         return rows
 
     def _insert(
-        self, conn: Connection, meta: Meta, key: str, path: str, flags: frozenset[str], date_us: int, size: int
+        self,
+        conn: Connection,
+        meta: Meta,
+        key: str,
+        path: str,
+        flags: frozenset[str],
+        date_us: int,
+        size: int,
     ) -> MessageInfo:
         uid, meta.uidnext = meta.uidnext, meta.uidnext + 1
         modseq = meta.next_modseq()
@@ -348,7 +383,9 @@ class Folder:
 
     def _expunge_row(self, conn: Connection, meta: Meta, uid: int, added: int) -> None:
         conn.execute("DELETE FROM messages WHERE uid = ?", (uid,))
-        conn.execute("INSERT OR REPLACE INTO expunged VALUES (?, ?, ?)", (uid, meta.next_modseq(), added))
+        conn.execute(
+            "INSERT OR REPLACE INTO expunged VALUES (?, ?, ?)", (uid, meta.next_modseq(), added)
+        )
 
     def _rename_for(self, path: str, flags: frozenset[str]) -> str:
         target = with_flags(path, flags)
@@ -440,7 +477,7 @@ class Folder:
             # A file renamed while we listed its directory can be missed (readdir makes no
             # promise); look once more before calling it deleted.
             again = self._listing()
-            for uid, key, path, text, added in missing:
+            for uid, key, _, text, added in missing:
                 if key in again:
                     self._moved(conn, meta, uid, again[key], text)
                 else:

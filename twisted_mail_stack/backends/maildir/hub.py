@@ -13,38 +13,19 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
-from attrs import frozen
 from twisted.internet.defer import Deferred, DeferredLock
 from twisted.internet.interfaces import IDelayedCall
-from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
-from twisted.python.threadpool import ThreadPool
 
-from ...errors import MailboxError, StorageError
+from ...errors import NoSuchMailbox, StorageError
 from ...interfaces import ChangeListener
 from ...values import Change
 from .._listeners import ListenerSet
 from .folder import Folder, FolderReset, Outcome, View
+from .worker import Worker
 
 T = TypeVar("T")
 _log = Logger()
-
-
-@frozen
-class Worker:
-    """Where blocking work runs: C{pool}, with results delivered in C{reactor}'s thread."""
-
-    reactor: Any
-    pool: ThreadPool
-    poll_interval: float
-
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        try:
-            return await deferToThreadPool(self.reactor, self.pool, fn, *args)
-        except MailboxError:
-            raise
-        except OSError as e:
-            raise StorageError(f"{e.strerror or e}: {e.filename or ''}") from e
 
 
 class FolderHub:
@@ -60,8 +41,15 @@ class FolderHub:
         self._view = View()
         self._listeners = ListenerSet()
         self._timer: IDelayedCall | None = None
-        self._polling: Deferred[None] | None = None
+        self._polling: Deferred[Any] | None = None
         self._closed = False
+        #: The folder was deleted or renamed away: every operation fails.
+        self.gone = False
+
+    def check(self) -> None:
+        """Fail with L{NoSuchMailbox} if the folder of this hub is gone."""
+        if self.gone:
+            raise NoSuchMailbox(self.name)
 
     async def call(self, fn: Callable[..., Outcome[T]], *args: Any) -> T:
         """Run C{fn(view, *args)}, a method of L{folder}, under the lock; report its changes."""
@@ -70,6 +58,7 @@ class FolderHub:
 
     async def call_locked(self, fn: Callable[..., Outcome[T]], *args: Any) -> T:
         """L{call} for a caller that holds the lock already (see L{holding})."""
+        self.check()
         try:
             outcome = await self._worker.run(fn, self._view, *args)
         except FolderReset as e:
@@ -158,9 +147,16 @@ class Hubs:
 
     async def release(self, hub: FolderHub) -> None:
         hub.refs -= 1
-        if hub.refs == 0 and self._hubs.get(hub.path) is hub:
-            del self._hubs[hub.path]
+        if hub.refs == 0:
+            if self._hubs.get(hub.path) is hub:
+                del self._hubs[hub.path]
             await hub.close()
+
+    def forget(self, hub: FolderHub) -> None:
+        """Mark C{hub}'s folder gone; a folder made later at its path gets a new hub."""
+        hub.gone = True
+        if self._hubs.get(hub.path) is hub:
+            del self._hubs[hub.path]
 
     @asynccontextmanager
     async def using(self, folders: Iterable[tuple[str, str]]) -> AsyncIterator[list[FolderHub]]:

@@ -11,8 +11,11 @@ Concurrency, between threads and processes alike:
   - every write is one C{BEGIN IMMEDIATE} transaction (SQLite's write lock, busy timeout);
   - the database file is only ever replaced (rebuild after corruption) under an exclusive
     C{flock} of C{mailstack-index.lock}, while every use holds a shared one; a connection made
-    before a replacement notices the new inode and reconnects. The lock file also records the
-    last UIDVALIDITY given, so a rebuild picks a larger one even if the database is unreadable.
+    before a replacement notices the new inode and reconnects.
+
+A new or rebuilt index takes its UIDVALIDITY from the account's C{mailstack-uidvalidity} counter
+(Dovecot keeps one too): the time, but always above the last one given in the account, so a
+folder deleted and made again, or an index rebuilt within the same second, still gets a new one.
 
 Blocking; called in worker threads, one at a time per instance.
 """
@@ -27,7 +30,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from attrs import asdict, define, fields
-
 from twisted.logger import Logger
 
 from ...errors import NoSuchMailbox, StorageError
@@ -56,6 +58,27 @@ CREATE INDEX expunged_modseq ON expunged (modseq);
 _BUSY_TIMEOUT = 30.0
 # SQLite result codes (low byte of the extended code) that mean the file is not a usable index.
 _CORRUPT = {11, 26}  # SQLITE_CORRUPT, SQLITE_NOTADB
+
+
+_MISSING = "no index yet"
+
+
+def next_uidvalidity(counter: str, at_least: int) -> int:
+    """Take a new UIDVALIDITY from the counter file C{counter}: now, or more (RFC 3501 2.3.1.1)."""
+    fd = os.open(counter, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            last = int(os.pread(fd, 32, 0).split()[0])
+        except (ValueError, IndexError):
+            last = 0
+        value = max(int(time.time()), last + 1, at_least)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, b"%d\n" % value, 0)
+        os.fsync(fd)
+        return value
+    finally:
+        os.close(fd)
 
 
 class IndexCorrupt(Exception):
@@ -100,10 +123,14 @@ _FIELDS = {a.name for a in fields(Meta)}
 
 
 class FolderIndex:
-    """Access to the index of the folder at C{folder} (a Maildir directory)."""
+    """
+    Access to the index of the folder at C{folder} (a Maildir directory); C{counter} is the
+    account's UIDVALIDITY counter file.
+    """
 
-    def __init__(self, folder: str) -> None:
+    def __init__(self, folder: str, counter: str) -> None:
         self.folder = folder
+        self._counter = counter
         self._db_path = os.path.join(folder, INDEX_FILE)
         self._lock_fd: int | None = None
         self._conn: sqlite3.Connection | None = None
@@ -191,7 +218,7 @@ class FolderIndex:
         except FileNotFoundError:
             self._disconnect()
             self._check_folder()
-            return None, "index missing"
+            return None, _MISSING
         if self._conn is not None and self._inode == (st.st_dev, st.st_ino):
             return self._conn, ""
         self._disconnect()
@@ -238,31 +265,21 @@ class FolderIndex:
                 if seen is not None:
                     return
             self._disconnect()
-            previous = max(self._recorded_uidvalidity(), self._readable_uidvalidity())
-            uidvalidity = max(int(time.time()), previous + 1)
+            previous = self._readable_uidvalidity()
+            uidvalidity = next_uidvalidity(self._counter, previous + 1)
             for suffix in ("", "-wal", "-shm", "-journal"):
                 unlink_quietly(self._db_path + suffix)
             self._create(uidvalidity)
-            os.pwrite(fd, b"%d\n" % uidvalidity, 0)
-            os.fsync(fd)
-            if previous:
-                _log.warn(
-                    "Maildir index of {folder} rebuilt from the message files ({problem}); "
-                    "UIDVALIDITY {old} -> {new}",
-                    folder=self.folder,
-                    problem=problem,
-                    old=previous,
-                    new=uidvalidity,
-                )
+            log = _log.info if problem == _MISSING else _log.warn
+            log(
+                "Maildir index of {folder} (re)built from the message files ({problem}); "
+                "UIDVALIDITY {new}",
+                folder=self.folder,
+                problem=problem,
+                new=uidvalidity,
+            )
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
-
-    def _recorded_uidvalidity(self) -> int:
-        assert self._lock_fd is not None
-        try:
-            return int(os.pread(self._lock_fd, 32, 0).split()[0])
-        except (ValueError, IndexError, OSError):
-            return 0
 
     def _readable_uidvalidity(self) -> int:
         try:
@@ -284,7 +301,9 @@ class FolderIndex:
         conn = sqlite3.connect(scratch, isolation_level=None)
         try:
             conn.executescript(_SCHEMA)
-            meta = Meta(uidvalidity, uidnext=1, highestmodseq=1, recent=0, new_mtime=-1, cur_mtime=-1)
+            meta = Meta(
+                uidvalidity, uidnext=1, highestmodseq=1, recent=0, new_mtime=-1, cur_mtime=-1
+            )
             conn.execute("BEGIN")
             conn.execute("INSERT INTO meta VALUES ('version', ?)", (_VERSION,))
             meta.save(conn)

@@ -31,6 +31,8 @@ POP3_LOCK_FILE = "mailstack-pop3.lock"
 SPECIAL_USE_FILE = "mailstack-special-use"
 #: In the account root: subscribed names, one per line (Courier/Dovecot), modified UTF-7.
 SUBSCRIPTIONS_FILE = "subscriptions"
+#: In the account root: the last UIDVALIDITY given to a folder of the account.
+UIDVALIDITY_FILE = "mailstack-uidvalidity"
 #: In the account root: serialises folder creation, deletion, renames and the two files above.
 ACCOUNT_LOCK_FILE = "mailstack-account.lock"
 #: Marks a Maildir++ folder directory (Courier's maildirmake writes it; Dovecot's LDA reads it).
@@ -83,6 +85,12 @@ def folder_dirname(name: str) -> str:
     if len(encoded) > _NAME_MAX:
         raise InvalidMailboxName(f"mailbox name too long: {name!r}")
     return encoded
+
+
+def folder_path(account: str, name: str) -> str:
+    """The directory of folder C{name} in account directory C{account} (INBOX: C{account})."""
+    dirname = folder_dirname(name)
+    return os.path.join(account, dirname) if dirname else account
 
 
 def folder_name(dirname: str) -> str | None:
@@ -161,7 +169,9 @@ def with_flags(subpath: str, flags: frozenset[str]) -> str:
     directory, filename = subpath.split("/", 1)
     base, sep, info = filename.partition(":")
     kept = info[2:] if sep and info.startswith("2,") else ""
-    letters = {c for c in kept if c not in LETTERS} | {_FLAG_LETTER[f] for f in flags if f in _FLAG_LETTER}
+    letters = {c for c in kept if c not in LETTERS} | {
+        _FLAG_LETTER[f] for f in flags if f in _FLAG_LETTER
+    }
     if not letters and directory == "new":
         return subpath
     return f"cur/{base}{_INFO}{''.join(sorted(letters))}"

@@ -2,45 +2,40 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Coroutine, Iterable, Sequence
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from twisted.internet.defer import Deferred
 from zope.interface import implementer
 
 from ...interfaces import ChangeListener, IMailbox, IMaildropLock, IMessageContent, IMessageSource
 from ...names import canonical_name
-from ...values import CopyResult, MailboxStatus, MessageInfo, StoreMode, StoreResult, normalise_flags
+from ...values import (
+    CopyResult,
+    MailboxStatus,
+    MessageInfo,
+    StoreMode,
+    StoreResult,
+    normalise_flags,
+)
 from .content import MaildirContent, MaildropLock
 from .files import unlink_quietly, write_tmp
 from .folder import to_us
 from .hub import FolderHub
-from .layout import folder_dirname
+from .layout import folder_path
+from .worker import deferred
 
 if TYPE_CHECKING:
     from .store import MaildirMailStore
-
-T = TypeVar("T")
-
-
-def _deferred(coro: Callable[..., Coroutine[Any, Any, T]]) -> Callable[..., Deferred[T]]:
-    """Bridge an C{async def} method to the interface's Deferred (also for early errors)."""
-
-    def method(*args: Any, **kwargs: Any) -> Deferred[T]:
-        return Deferred.fromCoroutine(coro(*args, **kwargs))
-
-    method.__name__ = coro.__name__
-    method.__doc__ = coro.__doc__
-    return method
 
 
 @implementer(IMailbox)
 class MaildirMailbox:
     """A handle; see L{IMailbox}. Its UID operations fail if the folder was renumbered since."""
 
-    def __init__(self, store: MaildirMailStore, account_dir: str, hub: FolderHub, uidvalidity: int) -> None:
+    def __init__(
+        self, store: MaildirMailStore, account_dir: str, hub: FolderHub, uidvalidity: int
+    ) -> None:
         self._store = store
         self._account_dir = account_dir
         self._hub = hub
@@ -51,25 +46,25 @@ class MaildirMailbox:
         self._locks: list[MaildropLock] = []
         self._closed = False
 
-    @_deferred
+    @deferred
     async def status(self) -> MailboxStatus:
         meta, count, unseen = await self._hub.call(self._folder.status)
         return MailboxStatus(meta.uidvalidity, meta.uidnext, count, unseen, meta.highestmodseq)
 
-    @_deferred
+    @deferred
     async def list_messages(self) -> Sequence[MessageInfo]:
-        return await self._hub.call(self._folder.list, self.uidvalidity)
+        return await self._hub.call(self._folder.messages, self.uidvalidity)
 
-    @_deferred
+    @deferred
     async def get_messages(self, uids: Iterable[int]) -> Sequence[MessageInfo]:
         return await self._hub.call(self._folder.get, self.uidvalidity, list(uids))
 
-    @_deferred
+    @deferred
     async def open_content(self, uid: int) -> IMessageContent:
         fd, size = await self._hub.call(self._folder.open_file, self.uidvalidity, uid)
         return MaildirContent(self._store.worker, fd, size)
 
-    @_deferred
+    @deferred
     async def append(
         self,
         source: IMessageSource,
@@ -77,7 +72,8 @@ class MaildirMailbox:
         internal_date: datetime | None = None,
     ) -> MessageInfo:
         flags = normalise_flags(flags)
-        date_us = to_us(internal_date or datetime.now(timezone.utc))
+        date_us = to_us(internal_date or datetime.now(UTC))
+        self._hub.check()
         # The slow part, writing and fsyncing the bytes, happens before the folder is locked.
         tmp, size = await self._store.worker.run(write_tmp, self._folder.path, source, date_us)
         try:
@@ -86,7 +82,7 @@ class MaildirMailbox:
             await self._store.worker.run(unlink_quietly, tmp)
         return info
 
-    @_deferred
+    @deferred
     async def set_flags(
         self,
         uids: Iterable[int],
@@ -100,17 +96,17 @@ class MaildirMailbox:
         )
         return StoreResult(tuple(updated), tuple(conflicts))
 
-    @_deferred
+    @deferred
     async def copy(self, uids: Iterable[int], target: str) -> CopyResult:
         return await self._transfer(list(uids), target, move=False)
 
-    @_deferred
+    @deferred
     async def move(self, uids: Iterable[int], target: str) -> CopyResult:
         return await self._transfer(list(uids), target, move=True)
 
     async def _transfer(self, uids: list[int], target: str, move: bool) -> CopyResult:
         name = canonical_name(target)
-        path = os.path.join(self._account_dir, folder_dirname(name))
+        path = folder_path(self._account_dir, name)
         async with self._store.hubs.using([(self._folder.path, self.name), (path, name)]) as (
             source,
             dest,
@@ -124,43 +120,47 @@ class MaildirMailbox:
             if move:
                 gone = [uid for uid, _ in exported]
                 await source.call_locked(self._folder.remove, self.uidvalidity, gone, False)
-            return CopyResult(dest.view.uidvalidity, {uid: i.uid for (uid, _), i in zip(exported, infos)})
+            return CopyResult(
+                dest.view.uidvalidity,
+                {uid: i.uid for (uid, _), i in zip(exported, infos, strict=True)},
+            )
 
-    @_deferred
+    @deferred
     async def expunge(self, uids: Iterable[int] | None = None) -> Sequence[int]:
         wanted = None if uids is None else list(uids)
         return await self._hub.call(self._folder.remove, self.uidvalidity, wanted, True)
 
-    @_deferred
+    @deferred
     async def remove(self, uids: Iterable[int]) -> Sequence[int]:
         return await self._hub.call(self._folder.remove, self.uidvalidity, list(uids), False)
 
-    @_deferred
+    @deferred
     async def claim_recent(self) -> Sequence[int]:
         return await self._hub.call(self._folder.claim_recent, self.uidvalidity)
 
-    @_deferred
+    @deferred
     async def lock(self) -> IMaildropLock:
+        self._hub.check()
         lock = await self._store.worker.run(MaildropLock.take, self._folder.path)
         self._locks.append(lock)
         return lock
 
-    @_deferred
+    @deferred
     async def add_listener(self, listener: ChangeListener) -> None:
         self._listeners.append(listener)
         self._hub.add_listener(listener)
 
-    @_deferred
+    @deferred
     async def remove_listener(self, listener: ChangeListener) -> None:
         if listener in self._listeners:
             self._listeners.remove(listener)
         self._hub.remove_listener(listener)
 
-    @_deferred
+    @deferred
     async def refresh(self) -> None:
         await self._hub.call(self._folder.refresh)
 
-    @_deferred
+    @deferred
     async def close(self) -> None:
         if self._closed:
             return
