@@ -96,7 +96,9 @@ def normalise_flags(flags: Iterable[str]) -> frozenset[str]:
             if flag.lower() not in canonical:
                 raise ValueError(f"unknown system flag {flag!r}")
             flag = canonical[flag.lower()]
-        elif any(c in flag for c in ' (){%*"\\]') or any(ord(c) < 0x21 or ord(c) > 0x7E for c in flag):
+        elif any(c in flag for c in ' (){%*"\\]') or any(
+            ord(c) < 0x21 or ord(c) > 0x7E for c in flag
+        ):
             raise ValueError(f"invalid keyword {flag!r}")
         out.add(flag)
     return frozenset(out)

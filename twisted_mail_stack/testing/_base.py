@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-
 from collections.abc import Awaitable, Iterable
 from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
