@@ -26,7 +26,7 @@ from .auth.realm import build_portal
 from .auth.userdb import UserDB
 from .config import Backend, Config
 from .errors import ConfigError
-from .interfaces import IMailStore
+from .interfaces import IDeliveryQueue, IMailStore, ISMTPPolicy
 from .tls import TLSSettings, load_or_create_tls
 from .values import Address
 
@@ -48,11 +48,18 @@ class ListenerKind:
 
 
 LISTENER_KINDS: tuple[ListenerKind, ...] = (
-    ListenerKind("smtp", "SMTP (MX)", False),
-    ListenerKind("submission", "SMTP submission", False),
-    ListenerKind("submissions", "SMTP submission, implicit TLS", True),
-    ListenerKind("pop3", "POP3", False),
-    ListenerKind("pop3s", "POP3, implicit TLS", True),
+    ListenerKind("smtp", "SMTP (MX)", False, "twisted_mail_stack.smtp.server:build_mx"),
+    ListenerKind(
+        "submission", "SMTP submission", False, "twisted_mail_stack.smtp.server:build_submission"
+    ),
+    ListenerKind(
+        "submissions",
+        "SMTP submission, implicit TLS",
+        True,
+        "twisted_mail_stack.smtp.server:build_submissions",
+    ),
+    ListenerKind("pop3", "POP3", False, "twisted_mail_stack.pop3.server:build_pop3"),
+    ListenerKind("pop3s", "POP3, implicit TLS", True, "twisted_mail_stack.pop3.server:build_pop3s"),
     ListenerKind("imap", "IMAP4", False),
     ListenerKind("imaps", "IMAP4, implicit TLS", True),
 )
@@ -135,6 +142,9 @@ class MailStack(MultiService):
         self._outcome: Failure | bool | None = None
         self.ports: dict[str, list[IListeningPort]] = {}
         self.store: IMailStore | None = None
+        self.queue: IDeliveryQueue | None = None
+        #: SMTP policy hooks (L{ISMTPPolicy}) every SMTP listener consults; set before starting.
+        self.smtp_policies: list[ISMTPPolicy] = []
         self.userdb: UserDB | None = None
         self.directory: Directory | None = None
         self.portal: Portal | None = None
@@ -177,6 +187,9 @@ class MailStack(MultiService):
         )
         self.tls = load_or_create_tls(config.tls.cert, config.tls.key, str(data), config.hostname)
         self.store = open_store(config, self.reactor)
+        from .relay.queue import DeliveryQueue
+
+        self.queue = DeliveryQueue(str(data / "queue"), self.reactor)
         await self._ensure_accounts()
         self.portal = build_portal(self.store, self.userdb, self.directory, reactor=self.reactor)
         if self.demo_password is not None:

@@ -18,7 +18,14 @@ from zope.interface import implementer
 from .crlf import CRLFNormaliser
 from .interfaces import IMessageContent
 
-__all__ = ["CHUNK_SIZE", "Encoder", "TransferStopped", "stream_content", "canonical_size", "SizeCache"]
+__all__ = [
+    "CHUNK_SIZE",
+    "Encoder",
+    "TransferStopped",
+    "stream_content",
+    "canonical_size",
+    "SizeCache",
+]
 
 #: Bytes read from the store per step.
 CHUNK_SIZE = 64 * 1024

@@ -28,7 +28,7 @@ from twisted_mail_stack.values import (
     StoreMode,
 )
 
-from .test_maildir import ALICE, MaildirCase, drop
+from .test_maildir import MaildirCase, drop
 
 DATE = datetime(2022, 5, 6, 7, 8, 9, tzinfo=UTC)
 
@@ -56,7 +56,12 @@ class PythonMailboxTests(MaildirCase):
         await account.create_mailbox("Work/Projects")
         await account.create_mailbox("dot.ted")
         inbox = await self.mailbox(store)
-        flags = [[], [Flag.SEEN], [Flag.FLAGGED, Flag.ANSWERED, "$Label"], [Flag.DRAFT, Flag.DELETED]]
+        flags = [
+            [],
+            [Flag.SEEN],
+            [Flag.FLAGGED, Flag.ANSWERED, "$Label"],
+            [Flag.DRAFT, Flag.DELETED],
+        ]
         for n, f in enumerate(flags):
             await inbox.append(BytesSource(message(n)), f, DATE)
         work = await self.mailbox(store, "Work/Projects")
@@ -253,7 +258,9 @@ class NoMessageFileOpenedTests(MaildirCase):
                 box = await self.mailbox(fresh)
                 infos = list(await box.list_messages())
                 await box.status()
-            messages = [p for p in opened if os.sep + "cur" + os.sep in p or os.sep + "new" + os.sep in p]
+            messages = [
+                p for p in opened if os.sep + "cur" + os.sep in p or os.sep + "new" + os.sep in p
+            ]
             self.assertEqual(messages, [], f"{case} listing opened message files")
             self.assertEqual(len(infos), 21, case)
             if case == "warm":
@@ -314,7 +321,9 @@ class MbsyncTests(MaildirCase):
 
         await self.mbsync("--pull")
         local = mailbox.Maildir(os.path.join(self.local, "INBOX"), factory=None, create=False)
-        pulled = {without_tuid(local.get_file(k).read()): local[k].get_flags() for k in local.keys()}
+        pulled = {
+            without_tuid(local.get_file(k).read()): local[k].get_flags() for k in local.keys()
+        }
         self.assertEqual(pulled, {message(1): "S", message(2): "", message(3): "F"})
         projects = mailbox.Maildir(
             os.path.join(self.local, "Work", "Projects"), factory=None, create=False

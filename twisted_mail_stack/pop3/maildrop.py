@@ -40,6 +40,16 @@ class Maildrop:
             if number not in self._deleted:
                 yield number, info
 
+    def following(self, number: int, limit: int) -> list[MessageInfo]:
+        """Up to C{limit} messages after C{number} that are not marked deleted."""
+        out: list[MessageInfo] = []
+        for n in range(number + 1, len(self._messages) + 1):
+            if len(out) >= limit:
+                break
+            if n not in self._deleted:
+                out.append(self._messages[n - 1])
+        return out
+
     def unique_id(self, info: MessageInfo) -> bytes:
         """
         The UIDL of a message (RFC 1939 7): UIDVALIDITY and UID, which the store keeps stable

@@ -111,9 +111,7 @@ class DirSyncer:
                 else:
                     d.callback(None)
 
-        self._run(lambda: _fsync_path(self._path)).addCallbacks(
-            done, lambda f: done(f.value)
-        )
+        self._run(lambda: _fsync_path(self._path)).addCallbacks(done, lambda f: done(f.value))
 
 
 @implementer(IDeliveryQueue)
@@ -155,22 +153,29 @@ class DeliveryQueue:
 
     def _write(self, msg: str, env: str, envelope: bytes, source: IMessageSource) -> None:
         tmp = os.path.join(self._tmp, os.path.basename(env))
+        if os.path.lexists(env):
+            raise FileExistsError(env)
+        made: list[str] = []  # only what this call created is removed on failure
         try:
             if source.path is not None:
                 os.link(source.path, msg)
+                made.append(msg)
                 _fsync_path(msg)
             else:
                 with source.open() as src, open(msg, "xb") as out:
+                    made.append(msg)
                     shutil.copyfileobj(src, out, 1 << 16)
                     out.flush()
                     os.fsync(out.fileno())
             with open(tmp, "xb") as out:
+                made.append(tmp)
                 out.write(envelope)
                 out.flush()
                 os.fsync(out.fileno())
             os.rename(tmp, env)
+            made.append(env)
         except BaseException:
-            _unlink_all(tmp, env, msg)
+            _unlink_all(*made)
             raise
 
     def remove(self, queue_id: str) -> Deferred[None]:

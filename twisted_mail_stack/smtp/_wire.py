@@ -9,6 +9,7 @@ No Twisted here.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Iterable, Mapping
@@ -71,6 +72,7 @@ class MailboxPath:
 
 
 _VERB = re.compile(r"[A-Za-z]{1,12}")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 def parse_command(line: bytes) -> Command:
@@ -84,7 +86,7 @@ def parse_command(line: bytes) -> Command:
         text = line.decode("utf-8")
     except UnicodeDecodeError:
         raise SMTPSyntaxError("command line is not UTF-8", 500, "5.5.2") from None
-    if any(ord(c) < 32 and c != "\t" or ord(c) == 127 for c in text):
+    if _CONTROL.search(text):
         raise SMTPSyntaxError("control character in command line", 500, "5.5.2")
     verb, _, argument = text.partition(" ")
     if not _VERB.fullmatch(verb):
@@ -98,7 +100,9 @@ _ATEXT_ASCII = "A-Za-z0-9!#$%&'*+\\-/=?^_`{|}~"
 _ATOM_ASCII = re.compile(f"[{_ATEXT_ASCII}]+")
 _ATOM_UTF8 = re.compile(f"(?:[{_ATEXT_ASCII}]|[^\\x00-\\x7f])+")
 _SUBDOMAIN_ASCII = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?")
-_SUBDOMAIN_UTF8 = re.compile(r"(?:[A-Za-z0-9]|[^\x00-\x7f])(?:(?:[A-Za-z0-9-]|[^\x00-\x7f])*(?:[A-Za-z0-9]|[^\x00-\x7f]))?")
+_SUBDOMAIN_UTF8 = re.compile(
+    r"(?:[A-Za-z0-9]|[^\x00-\x7f])(?:(?:[A-Za-z0-9-]|[^\x00-\x7f])*(?:[A-Za-z0-9]|[^\x00-\x7f]))?"
+)
 _GENERAL_LITERAL = re.compile(r"[A-Za-z0-9-]*[A-Za-z0-9]:[\x21-\x5a\x5e-\x7e]+")
 
 #: RFC 5321 4.5.3.1.1 and 4.5.3.1.2.
@@ -288,11 +292,22 @@ def format_reply(code: int, enhanced: str | None, text: str | Iterable[str]) -> 
     Format a reply, one line per text line (RFC 5321 4.2.1), each with the enhanced status
     code (RFC 2034 3) when given. Line breaks in the text never reach the wire raw.
     """
+    if isinstance(text, str):
+        return _format_cached(code, enhanced, text)
+    return _format(code, enhanced, text)
+
+
+@functools.lru_cache(maxsize=512)
+def _format_cached(code: int, enhanced: str | None, text: str) -> bytes:
+    return _format(code, enhanced, text)
+
+
+def _format(code: int, enhanced: str | None, text: str | Iterable[str]) -> bytes:
     lines = text.splitlines() if isinstance(text, str) else [t for t in text]
     lines = [line for part in lines for line in (part.splitlines() or [""])] or [""]
     prefix = f"{enhanced} " if enhanced else ""
     out = []
     for i, line in enumerate(lines):
         sep = " " if i == len(lines) - 1 else "-"
-        out.append(f"{code}{sep}{prefix}{line}".rstrip(" ") + "\r\n")
+        out.append(f"{code}{sep}{prefix}{line}\r\n")
     return "".join(out).encode("utf-8")

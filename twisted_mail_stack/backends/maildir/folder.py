@@ -10,19 +10,16 @@ processes since the view, then its own, in order) and the view after them.
 from __future__ import annotations
 
 import os
-import stat
 import threading
-import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
 from functools import partial
 from sqlite3 import Connection
 from typing import Generic, TypeVar
 
 from attrs import frozen
 
-from ...errors import NoSuchMailbox, NoSuchMessage, StorageError
+from ...errors import NoSuchMailbox, NoSuchMessage
 from ...names import is_inbox
 from ...values import (
     Change,
@@ -34,17 +31,12 @@ from ...values import (
     MessageInfo,
     StoreMode,
 )
+from . import rows, scan
 from .files import clean_tmp, fsync_dir, link_tmp, unlink_quietly
 from .index import FolderIndex, Meta
-from .layout import UIDVALIDITY_FILE, flags_of, parse_name, sized, with_flags
+from .layout import UIDVALIDITY_FILE, key_of, sized, with_flags
 
 T = TypeVar("T")
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-#: A directory mtime this close to now may still change within the same clock tick without
-#: the mtime moving, so it is not trusted for skipping the next listing (Dovecot does the same).
-_MTIME_SLACK_NS = 2_000_000_000
-_CHUNK = 500  # UIDs per "IN (...)" query
 
 
 @frozen
@@ -83,30 +75,6 @@ class Stored:
     size: int
 
 
-def to_us(date: datetime) -> int:
-    """Microseconds since the epoch; L{ValueError} for a naive date."""
-    if date.tzinfo is None or date.utcoffset() is None:
-        raise ValueError(f"internal date must be timezone-aware: {date!r}")
-    return (date - _EPOCH) // timedelta(microseconds=1)
-
-
-def _info(uid: int, flags: str, date_us: int, size: int, modseq: int) -> MessageInfo:
-    return MessageInfo(
-        uid=uid,
-        flags=frozenset(flags.split()),
-        internal_date=_EPOCH + timedelta(microseconds=date_us),
-        size=size,
-        modseq=modseq,
-    )
-
-
-def _flag_text(flags: Iterable[str]) -> str:
-    return " ".join(sorted(flags))
-
-
-_INFO_COLUMNS = "uid, flags, internal_date, size, modseq"
-
-
 class Folder:
     """The folder at directory C{path}, called C{name} in change events."""
 
@@ -143,8 +111,8 @@ class Folder:
     def messages(self, view: View, expect: int) -> Outcome[list[MessageInfo]]:
         with self._lock, self._synced() as (conn, meta):
             changes, view = self._catch_up(conn, meta, view, expect)
-            rows = conn.execute(f"SELECT {_INFO_COLUMNS} FROM messages ORDER BY uid")
-            return Outcome([_info(*r) for r in rows], changes, view)
+            found = conn.execute(f"SELECT {rows.INFO} FROM messages ORDER BY uid")
+            return Outcome([rows.info(*r) for r in found], changes, view)
 
     def contents(self, view: View) -> Outcome[tuple[list[int], int]]:
         """Every UID, and the HIGHESTMODSEQ (to report the folder going away)."""
@@ -156,15 +124,18 @@ class Folder:
     def get(self, view: View, expect: int, uids: Sequence[int]) -> Outcome[list[MessageInfo]]:
         with self._lock, self.index.reading() as (conn, meta):
             changes, view = self._catch_up(conn, meta, view, expect)
-            infos = [_info(*r) for r in self._select(conn, _INFO_COLUMNS, uids)]
+            infos = [rows.info(*r) for r in rows.select(conn, rows.INFO, "uid", uids)]
             return Outcome(sorted(infos, key=lambda i: i.uid), changes, view)
 
     def stored(self, view: View, expect: int, uids: Sequence[int]) -> Outcome[list[Stored]]:
         """The files of those C{uids} the folder holds, by ascending UID."""
         with self._lock, self.index.reading() as (conn, meta):
             changes, view = self._catch_up(conn, meta, view, expect)
-            rows = self._select(conn, "uid, key, path, flags, internal_date, size", uids)
-            found = [Stored(u, k, p, frozenset(f.split()), d, s) for u, k, p, f, d, s in rows]
+            columns = "uid, key, path, flags, internal_date, size"
+            found = [
+                Stored(u, k, p, frozenset(f.split()), d, s)
+                for u, k, p, f, d, s in rows.select(conn, columns, "uid", uids)
+            ]
             return Outcome(sorted(found, key=lambda s: s.uid), changes, view)
 
     def open_file(self, view: View, expect: int, uid: int) -> Outcome[tuple[int, int]]:
@@ -194,16 +165,20 @@ class Folder:
         """
         with self._lock, self._placing() as placed, self.index.writing() as (conn, meta):
             changes, _ = self._catch_up(conn, meta, view)
-            infos = []
+            new = []
             for tmp, size, flags, date_us in files:
                 path = with_flags("new/" + sized(os.path.basename(tmp), size), flags)
                 os.rename(tmp, os.path.join(self.path, path))
                 placed.append(os.path.join(self.path, path))
-                key = parse_name(path[4:]).key
-                infos.append(self._insert(conn, meta, key, path, flags, date_us, size))
+                new.append((key_of(path[4:]), path, flags, date_us, size))
             # Maildir: a rename is durable once its directory is; only then the index row.
-            for sub in {os.path.basename(os.path.dirname(p)) for p in placed}:
+            for sub in {path[:3] for _, path, *_ in new}:
                 fsync_dir(os.path.join(self.path, sub))
+            uid, modseq = rows.insert(conn, meta, new)
+            infos = [
+                rows.info(uid + i, rows.flag_text(flags), date_us, size, modseq + i)
+                for i, (_, _, flags, date_us, size) in enumerate(new)
+            ]
             changes.extend(MessageAdded(self.name, info) for info in infos)
             return Outcome(infos, changes, self._view(meta))
 
@@ -218,9 +193,11 @@ class Folder:
     ) -> Outcome[tuple[list[MessageInfo], list[int]]]:
         with self._lock, self.index.writing() as (conn, meta):
             changes, _ = self._catch_up(conn, meta, view, expect)
-            rows = self._select(conn, "uid, key, path, flags, internal_date, size, modseq", uids)
+            columns = "uid, key, path, flags, internal_date, size, modseq"
             updated, conflicts, renamed = [], [], False
-            for uid, key, path, text, date_us, size, modseq in sorted(rows):
+            for uid, key, path, text, date_us, size, modseq in sorted(
+                rows.select(conn, columns, "uid", uids)
+            ):
                 if unchanged_since is not None and modseq > unchanged_since:
                     conflicts.append(uid)
                     continue
@@ -238,11 +215,12 @@ class Folder:
                     continue  # deleted by another program; the next scan records it
                 renamed = renamed or target != path
                 modseq = meta.next_modseq()
+                text = rows.flag_text(new)
                 conn.execute(
                     "UPDATE messages SET path = ?, flags = ?, modseq = ? WHERE uid = ?",
-                    (target, _flag_text(new), modseq, uid),
+                    (target, text, modseq, uid),
                 )
-                updated.append(_info(uid, _flag_text(new), date_us, size, modseq))
+                updated.append(rows.info(uid, text, date_us, size, modseq))
             if renamed:
                 fsync_dir(os.path.join(self.path, "cur"))
             changes.extend(FlagsChanged(self.name, info) for info in updated)
@@ -259,17 +237,17 @@ class Folder:
             changes, _ = self._catch_up(conn, meta, view, expect)
             columns = "uid, key, path, flags, added"
             if uids is None:
-                rows = conn.execute(f"SELECT {columns} FROM messages").fetchall()
+                found = conn.execute(f"SELECT {columns} FROM messages").fetchall()
             else:
-                rows = self._select(conn, columns, uids)
+                found = rows.select(conn, columns, "uid", uids)
             removed = []
-            for uid, key, path, text, added in sorted(rows):
+            for uid, key, path, text, added in sorted(found):
                 if deleted_only and Flag.DELETED not in text.split():
                     continue
                 self._retry_on_vanish(key, path, lambda p: os.unlink(os.path.join(self.path, p)))
-                self._expunge_row(conn, meta, uid, added)
+                modseq = rows.expunge(conn, meta, uid, added)
                 removed.append(uid)
-                changes.append(MessageExpunged(self.name, uid, meta.highestmodseq))
+                changes.append(MessageExpunged(self.name, uid, modseq))
             if removed:
                 fsync_dir(os.path.join(self.path, "new"))
                 fsync_dir(os.path.join(self.path, "cur"))
@@ -281,10 +259,10 @@ class Folder:
             self._sync()
             with self.index.writing() as (conn, meta):
                 changes, _ = self._catch_up(conn, meta, view, expect)
-                rows = conn.execute(
+                found = conn.execute(
                     "SELECT uid FROM messages WHERE uid > ? ORDER BY uid", (meta.recent,)
                 )
-                recent = [uid for (uid,) in rows]
+                recent = [uid for (uid,) in found]
                 meta.recent = meta.uidnext - 1
                 return Outcome(recent, changes, self._view(meta))
 
@@ -329,63 +307,10 @@ class Folder:
         elif view.modseq >= meta.highestmodseq:
             changes = []
         else:
-            changes = self._changes_since(conn, view.modseq)
+            changes = rows.changes_since(conn, self.name, view.modseq)
         if expect is not None and expect != meta.uidvalidity:
             raise FolderReset(changes, now)
         return changes, now
-
-    def _changes_since(self, conn: Connection, modseq: int) -> list[Change]:
-        # A message that arrived after the view is reported as added (in order of arrival,
-        # which is UID order) with its current flags; one that also left again is not reported.
-        events: list[tuple[int, Change]] = []
-        rows = conn.execute(
-            f"SELECT {_INFO_COLUMNS}, added FROM messages WHERE modseq > ?", (modseq,)
-        )
-        for *row, added in rows:
-            info = _info(*row)
-            if added > modseq:
-                events.append((added, MessageAdded(self.name, info)))
-            else:
-                events.append((info.modseq, FlagsChanged(self.name, info)))
-        rows = conn.execute("SELECT uid, modseq, added FROM expunged WHERE modseq > ?", (modseq,))
-        for uid, gone, added in rows:
-            if added <= modseq:
-                events.append((gone, MessageExpunged(self.name, uid, gone)))
-        events.sort(key=lambda e: e[0])
-        return [change for _, change in events]
-
-    def _select(self, conn: Connection, columns: str, uids: Iterable[int]) -> list[tuple]:
-        wanted = sorted(set(uids))
-        rows: list[tuple] = []
-        for i in range(0, len(wanted), _CHUNK):
-            chunk = wanted[i : i + _CHUNK]
-            marks = ",".join("?" * len(chunk))
-            rows += conn.execute(f"SELECT {columns} FROM messages WHERE uid IN ({marks})", chunk)
-        return rows
-
-    def _insert(
-        self,
-        conn: Connection,
-        meta: Meta,
-        key: str,
-        path: str,
-        flags: frozenset[str],
-        date_us: int,
-        size: int,
-    ) -> MessageInfo:
-        uid, meta.uidnext = meta.uidnext, meta.uidnext + 1
-        modseq = meta.next_modseq()
-        conn.execute(
-            "INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (uid, key, path, _flag_text(flags), date_us, size, modseq, modseq),
-        )
-        return _info(uid, _flag_text(flags), date_us, size, modseq)
-
-    def _expunge_row(self, conn: Connection, meta: Meta, uid: int, added: int) -> None:
-        conn.execute("DELETE FROM messages WHERE uid = ?", (uid,))
-        conn.execute(
-            "INSERT OR REPLACE INTO expunged VALUES (?, ?, ?)", (uid, meta.next_modseq(), added)
-        )
 
     def _rename_for(self, path: str, flags: frozenset[str]) -> str:
         target = with_flags(path, flags)
@@ -402,12 +327,9 @@ class Folder:
             return action(path)
         except FileNotFoundError:
             pass
-        found = self._listing().get(key)
-        if found is None:
-            return None
-        path = found
+        found = scan.find(self.path, key)
         try:
-            return action(path)
+            return None if found is None else action(found)
         except FileNotFoundError:
             return None
 
@@ -435,80 +357,7 @@ class Folder:
             clean_tmp(self.path)
             self._tmp_cleaned = True
         with self.index.reading() as (_, meta):
-            if self._mtimes() == (meta.new_mtime, meta.cur_mtime):
+            if scan.unchanged(self.path, meta):
                 return
         with self.index.writing() as (conn, meta):
-            self._scan(conn, meta)
-
-    def _mtimes(self) -> tuple[int, int]:
-        try:
-            return (
-                os.stat(os.path.join(self.path, "new")).st_mtime_ns,
-                os.stat(os.path.join(self.path, "cur")).st_mtime_ns,
-            )
-        except FileNotFoundError as e:
-            raise StorageError(f"Maildir {self.path} lost its new/ or cur/") from e
-
-    def _listing(self) -> dict[str, str]:
-        """Every message file by key. new/ is listed first: a file moving to cur/ meanwhile
-        (the only direction Maildir moves files) is then seen at least once."""
-        found: dict[str, str] = {}
-        for sub in ("new", "cur"):
-            for name in os.listdir(os.path.join(self.path, sub)):
-                if not name.startswith("."):  # Maildir: dot files are not messages
-                    found[parse_name(name).key] = f"{sub}/{name}"
-        return found
-
-    def _scan(self, conn: Connection, meta: Meta) -> None:
-        """Bring the index in line with the files (under the write transaction)."""
-        mtimes = self._mtimes()
-        if mtimes == (meta.new_mtime, meta.cur_mtime):
-            return  # another process scanned meanwhile
-        listing = self._listing()
-        known = conn.execute("SELECT uid, key, path, flags, added FROM messages").fetchall()
-        missing = []
-        for uid, key, path, text, added in known:
-            found = listing.pop(key, None)
-            if found is None:
-                missing.append((uid, key, path, text, added))
-            elif found != path:
-                self._moved(conn, meta, uid, found, text)
-        if missing:
-            # A file renamed while we listed its directory can be missed (readdir makes no
-            # promise); look once more before calling it deleted.
-            again = self._listing()
-            for uid, key, _, text, added in missing:
-                if key in again:
-                    self._moved(conn, meta, uid, again[key], text)
-                else:
-                    self._expunge_row(conn, meta, uid, added)
-        self._add_unknown(conn, meta, listing)
-        now = time.time_ns()
-        meta.new_mtime, meta.cur_mtime = (m if now - m > _MTIME_SLACK_NS else -1 for m in mtimes)
-
-    def _moved(self, conn: Connection, meta: Meta, uid: int, path: str, text: str) -> None:
-        old = frozenset(text.split())
-        new = flags_of(parse_name(path[4:]).letters) | {f for f in old if not f.startswith("\\")}
-        if new == old:
-            conn.execute("UPDATE messages SET path = ? WHERE uid = ?", (path, uid))
-        else:
-            conn.execute(
-                "UPDATE messages SET path = ?, flags = ?, modseq = ? WHERE uid = ?",
-                (path, _flag_text(new), meta.next_modseq(), uid),
-            )
-
-    def _add_unknown(self, conn: Connection, meta: Meta, listing: dict[str, str]) -> None:
-        arrivals = []
-        for key, path in listing.items():
-            try:
-                st = os.stat(os.path.join(self.path, path))
-            except FileNotFoundError:
-                continue  # renamed or deleted since the listing; the next scan sees it
-            if not stat.S_ISREG(st.st_mode):
-                continue
-            name = parse_name(path[4:])
-            size = name.size if name.size is not None else st.st_size
-            arrivals.append((st.st_mtime_ns // 1000, path, key, size, flags_of(name.letters)))
-        # Several at once arrive in order of their dates (the mtime is the INTERNALDATE).
-        for date_us, path, key, size, flags in sorted(arrivals):
-            self._insert(conn, meta, key, path, flags, date_us, size)
+            scan.scan(self.path, conn, meta)

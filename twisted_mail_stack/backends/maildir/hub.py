@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from twisted.internet.defer import Deferred, DeferredLock
 from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from ...errors import NoSuchMailbox, StorageError
 from ...interfaces import ChangeListener
@@ -95,13 +96,20 @@ class FolderHub:
 
     def _poll(self) -> None:
         self._timer = None
-        polling = Deferred.fromCoroutine(self.call(self.folder.refresh))
-        polling.addErrback(lambda f: _log.failure("polling {path} failed", f, path=self.path))
-        self._polling = polling
-        polling.addBoth(self._polled)
+        self._polling = Deferred.fromCoroutine(self.call(self.folder.refresh))
+        self._polling.addCallbacks(self._polled, self._poll_failed)
 
     def _polled(self, _: object) -> None:
         self._polling = None
+        self._schedule()
+
+    def _poll_failed(self, failure: Failure) -> None:
+        self._polling = None
+        if failure.check(NoSuchMailbox):
+            # Deleted by another process: nothing more will happen to it.
+            _log.info("stopped polling {path}: the folder is gone", path=self.path)
+            return
+        _log.failure("polling {path} failed", failure, path=self.path)
         self._schedule()
 
     async def close(self) -> None:
@@ -159,11 +167,16 @@ class Hubs:
             del self._hubs[hub.path]
 
     @asynccontextmanager
-    async def using(self, folders: Iterable[tuple[str, str]]) -> AsyncIterator[list[FolderHub]]:
-        """Acquire the hubs of (path, name) pairs and hold their locks for the block."""
+    async def using(
+        self, folders: Iterable[tuple[str, str]], *also: FolderHub
+    ) -> AsyncIterator[list[FolderHub]]:
+        """
+        Acquire the hubs of (path, name) pairs and hold their locks, and those of the hubs
+        C{also}, for the block.
+        """
         hubs = [self.acquire(path, name) for path, name in folders]
         try:
-            async with holding(hubs):
+            async with holding([*hubs, *also]):
                 yield hubs
         finally:
             for hub in hubs:

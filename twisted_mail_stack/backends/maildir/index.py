@@ -28,6 +28,7 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from urllib.parse import quote
 
 from attrs import asdict, define, fields
 from twisted.logger import Logger
@@ -282,8 +283,10 @@ class FolderIndex:
             fcntl.flock(fd, fcntl.LOCK_UN)
 
     def _readable_uidvalidity(self) -> int:
+        """The UIDVALIDITY of the database being replaced, if it can be read (else 0)."""
         try:
-            conn = sqlite3.connect(self._db_path, isolation_level=None)
+            # mode=ro: never create a database where there is none.
+            conn = sqlite3.connect(f"file:{quote(self._db_path)}?mode=ro", uri=True)
         except sqlite3.Error:
             return 0
         try:

@@ -143,15 +143,17 @@ class MessageName:
     letters: str
 
 
+def key_of(filename: str) -> str:
+    """The stable part of a message file name (see L{MessageName.key})."""
+    base = filename.partition(":")[0]
+    return _MBSYNC_UID.sub("", base) if ",U=" in base else base
+
+
 def parse_name(filename: str) -> MessageName:
     base, sep, info = filename.partition(":")
     size = _SIZE.search(base)
     letters = info[2:] if sep and info.startswith("2,") else ""
-    return MessageName(
-        key=_MBSYNC_UID.sub("", base),
-        size=int(size.group(1)) if size else None,
-        letters=letters,
-    )
+    return MessageName(key_of(base), int(size.group(1)) if size else None, letters)
 
 
 def flags_of(letters: str) -> frozenset[str]:

@@ -20,9 +20,9 @@ from ...values import (
 )
 from .content import MaildirContent, MaildropLock
 from .files import unlink_quietly, write_tmp
-from .folder import to_us
 from .hub import FolderHub
 from .layout import folder_path
+from .rows import to_us
 from .worker import deferred
 
 if TYPE_CHECKING:
@@ -107,10 +107,8 @@ class MaildirMailbox:
     async def _transfer(self, uids: list[int], target: str, move: bool) -> CopyResult:
         name = canonical_name(target)
         path = folder_path(self._account_dir, name)
-        async with self._store.hubs.using([(self._folder.path, self.name), (path, name)]) as (
-            source,
-            dest,
-        ):
+        source = self._hub
+        async with self._store.hubs.using([(path, name)], source) as (dest,):
             # Linking the files into the target's tmp/ first keeps the copy all-or-nothing.
             exported = await source.call_locked(self._folder.export, self.uidvalidity, uids, path)
             try:

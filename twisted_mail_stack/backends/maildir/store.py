@@ -16,9 +16,9 @@ from ...values import INBOX, MessageInfo
 from . import tree
 from .account import MaildirAccount
 from .delivery import deliver
-from .folder import to_us
 from .hub import Hubs
 from .layout import account_dir
+from .rows import to_us
 from .worker import Worker, deferred
 
 
