@@ -10,14 +10,21 @@ from twisted.trial import unittest
 from twisted_mail_stack.config import load_config
 from twisted_mail_stack.errors import ConfigError
 from twisted_mail_stack.interfaces import IAccount
-from twisted_mail_stack.service import MailStack
+from twisted_mail_stack.service import LISTENER_KINDS, MailStack
 
 
 class MailStackTests(unittest.TestCase):
     def make(self, **overrides: object) -> MailStack:
         data = Path(self.mktemp())
+        # No listeners: these tests are about the service, and a default port may be taken.
+        no_listeners = {f"listeners.{kind.key}": [] for kind in LISTENER_KINDS}
         config = load_config(
-            overrides={"data_dir": str(data), "store.backend": "memory", **overrides}
+            overrides={
+                "data_dir": str(data),
+                "store.backend": "memory",
+                **no_listeners,
+                **overrides,
+            }
         )
         return MailStack(config)
 

@@ -7,8 +7,9 @@ This module imports nothing from the project and does no I/O.
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from attrs import field, frozen
 
@@ -78,6 +79,9 @@ class Flag:
     SYSTEM = frozenset({SEEN, ANSWERED, FLAGGED, DELETED, DRAFT})
 
 
+_CANONICAL_SYSTEM_FLAGS = {f.lower(): f for f in Flag.SYSTEM}
+
+
 def normalise_flags(flags: Iterable[str]) -> frozenset[str]:
     """
     Return flags as a frozenset with system flags in their canonical case.
@@ -85,7 +89,19 @@ def normalise_flags(flags: Iterable[str]) -> frozenset[str]:
     System flags are case-insensitive (RFC 3501 2.3.2); keywords keep their case.
     C{\\Recent} is session state, never stored, and is rejected here.
     """
-    canonical = {f.lower(): f for f in Flag.SYSTEM}
+    if isinstance(flags, frozenset):
+        # Indexes hand over the same few sets again and again: check each set once.
+        return _normalise_set(flags)
+    return _normalise(flags)
+
+
+@functools.lru_cache(maxsize=4096)
+def _normalise_set(flags: frozenset[str]) -> frozenset[str]:
+    return _normalise(flags)
+
+
+def _normalise(flags: Iterable[str]) -> frozenset[str]:
+    canonical = _CANONICAL_SYSTEM_FLAGS
     out = set()
     for flag in flags:
         if not flag:
@@ -140,7 +156,7 @@ DELIMITER = "/"
 def _utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("internal_date must be timezone-aware")
-    return value.astimezone(timezone.utc)
+    return value.astimezone(UTC)
 
 
 # -- mailbox and message facts -------------------------------------------------

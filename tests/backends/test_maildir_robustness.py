@@ -317,7 +317,7 @@ class TwoProcessTests(MaildirCase):
         await deferLater(reactor, seconds, lambda: None)
 
 
-class DeliveryTests(MaildirCase):
+class StoreTests(MaildirCase):
     async def test_failed_delivery_leaves_no_copy(self) -> None:
         store = self.make_store()
         alice, bob = await self.mailbox(store), await self.mailbox(store, user=BOB)
@@ -352,6 +352,16 @@ class DeliveryTests(MaildirCase):
             ),
             "one inode for both copies",
         )
+
+    async def test_deleted_account_handle_fails_and_writes_nothing(self) -> None:
+        store = self.make_store()
+        account = await self.account(store)
+        await store.delete_account(ALICE)
+        with self.assertRaises(NoSuchAccount):
+            await account.list_mailboxes()
+        with self.assertRaises(NoSuchAccount):
+            await account.create_mailbox("Resurrected")
+        self.assertEqual(files_under(self.root), {".mailstack-tmp"})
 
     async def test_stale_tmp_files_removed_on_open(self) -> None:
         store = self.make_store()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import os
 
 from twisted.trial import unittest
 
@@ -160,7 +161,7 @@ class DeliveryTests(unittest.TestCase):
             self.assertNotIn(b"for <", stored)  # two recipients: none named
             self.assertEqual(body_of(stored), MESSAGE.replace(b"..dotted", b".dotted"))
         self.assertEqual(h.queue.entries, {})
-        self.assertEqual(__import__("os").listdir(h.spool_dir), [])
+        self.assertEqual(os.listdir(h.spool_dir), [])
 
     def test_single_recipient_named_in_received(self) -> None:
         h = Harness()
@@ -220,8 +221,39 @@ class DeliveryTests(unittest.TestCase):
             c.mail("a@remote.example", ["alice@example.org"], b"x\r\n")[:9], b"451 4.3.0"
         )
         self.flushLoggedErrors(OSError)
-        self.assertEqual(__import__("os").listdir(h.spool_dir), [])
+        self.assertEqual(os.listdir(h.spool_dir), [])
         self.assertEqual(c.cmd("NOOP")[:3], b"250")  # the session goes on
+
+    def test_spool_write_failure_answers_451(self) -> None:
+        h = Harness()
+        c = h.connect()
+        c.hello()
+        c.cmd("MAIL FROM:<a@remote.example>")
+        c.cmd("RCPT TO:<alice@example.org>")
+        c.cmd("DATA")
+
+        class Full:
+            def write(self, data: bytes) -> None:
+                raise OSError(28, "No space left on device")
+
+            def close(self) -> None:
+                pass
+
+        c.session._txn.spool._file = Full()  # type: ignore[union-attr]
+        self.assertEqual(c.send(b"x\r\n.\r\n")[:9], b"451 4.3.0")
+        self.assertEqual(h.inbox("alice@example.org"), [])
+        self.assertEqual(os.listdir(h.spool_dir), [])
+
+    def test_unexpected_error_in_a_command_answers_451(self) -> None:
+        h = Harness()
+        c = h.connect()
+        c.hello()
+        h.factory.spool_dir = "/nonexistent/spool"
+        c.cmd("MAIL FROM:<a@remote.example>")
+        c.cmd("RCPT TO:<alice@example.org>")
+        self.assertEqual(c.cmd("DATA")[:9], b"451 4.3.0")
+        self.flushLoggedErrors(OSError)
+        self.assertEqual(c.cmd("NOOP")[:3], b"250")
 
     def test_queue_failure_takes_back_local_copies(self) -> None:
         h = Harness(aliases={"team@example.org": ["alice@example.org", "c@far.example"]})

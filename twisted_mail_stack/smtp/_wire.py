@@ -23,6 +23,10 @@ __all__ = [
     "parse_command",
     "parse_path",
     "parse_params",
+    "check_known",
+    "check_mail_params",
+    "parse_rcpt_dsn",
+    "quote_local",
     "decode_xtext",
     "encode_xtext",
     "format_reply",
@@ -282,6 +286,57 @@ def check_known(params: Mapping[str, str | None], known: Iterable[str]) -> None:
     unknown = sorted(set(params) - set(known))
     if unknown:
         raise SMTPSyntaxError(f"parameter {unknown[0]} not supported", 555, "5.5.4")
+
+
+def check_mail_params(params: Mapping[str, str | None], max_size: int) -> None:
+    """Check the values of MAIL FROM's parameters (RFC 1870, 6152, 6531, 3461, 4954 5)."""
+    size = params.get("SIZE")
+    if "SIZE" in params:
+        if size is None or not size.isdigit() or len(size) > 20:
+            raise SMTPSyntaxError("syntax: SIZE=number", 501, "5.5.4")
+        if int(size) > max_size:
+            raise SMTPSyntaxError("message size exceeds fixed maximum message size", 552, "5.3.4")
+    body = params.get("BODY", "7BIT")
+    if body is None or body.upper() not in ("7BIT", "8BITMIME"):
+        raise SMTPSyntaxError("BODY must be 7BIT or 8BITMIME", 501, "5.5.4")
+    if "SMTPUTF8" in params and params["SMTPUTF8"] is not None:
+        raise SMTPSyntaxError("SMTPUTF8 takes no value", 501, "5.5.4")
+    ret = params.get("RET", "FULL")
+    if ret is None or ret.upper() not in ("FULL", "HDRS"):
+        raise SMTPSyntaxError("RET must be FULL or HDRS", 501, "5.5.4")  # RFC 3461 4.3
+    if "ENVID" in params:
+        envid = params["ENVID"]
+        if envid is None or len(envid) > 100:
+            raise SMTPSyntaxError("bad ENVID", 501, "5.5.4")  # RFC 3461 4.4
+        decode_xtext(envid)
+    if "AUTH" in params:
+        # RFC 4954 5: parsed, then ignored: we do not relay on another server's word.
+        value = params["AUTH"]
+        if value is None:
+            raise SMTPSyntaxError("AUTH= needs a value", 501, "5.5.4")
+        decode_xtext(value)
+
+
+def parse_rcpt_dsn(params: Mapping[str, str | None]) -> tuple[frozenset[str] | None, str | None]:
+    """RCPT TO's DSN parameters (RFC 3461 4.1, 4.2): NOTIFY as a set, ORCPT decoded."""
+    notify: frozenset[str] | None = None
+    if "NOTIFY" in params:  # RFC 3461 4.1
+        value = (params["NOTIFY"] or "").upper()
+        notify = frozenset(value.split(","))
+        if (
+            not value
+            or not notify <= {"NEVER", "SUCCESS", "FAILURE", "DELAY"}
+            or ("NEVER" in notify and len(notify) > 1)
+        ):
+            raise SMTPSyntaxError("NOTIFY must be NEVER or SUCCESS,FAILURE,DELAY", 501, "5.5.4")
+    orcpt: str | None = None
+    if "ORCPT" in params:  # RFC 3461 4.2: addr-type ";" xtext
+        value = params["ORCPT"] or ""
+        kind, semicolon, address = value.partition(";")
+        if not semicolon or not kind or not address or len(value) > 500:
+            raise SMTPSyntaxError("syntax: ORCPT=addr-type;address", 501, "5.5.4")
+        orcpt = f"{kind};{decode_xtext(address)}"
+    return notify, orcpt
 
 
 # -- replies -------------------------------------------------------------------------

@@ -41,15 +41,24 @@ class Spool:
         self.path = os.path.join(directory, name)
         self._file: BinaryIO | None = open(self.path, "xb")
         self.size = 0
+        #: The first write error (disk full...): later writes are dropped, the message refused.
+        self.error: OSError | None = None
 
     def write(self, data: bytes) -> None:
-        assert self._file is not None
-        self._file.write(data)
         self.size += len(data)
+        if self.error is None and self._file is not None:
+            try:
+                self._file.write(data)
+            except OSError as e:
+                _log.error("cannot write spool file {path}: {error}", path=self.path, error=e)
+                self.error = e
 
     def close(self) -> None:
         if self._file is not None:
-            self._file.close()
+            try:
+                self._file.close()
+            except OSError as e:
+                self.error = self.error or e
             self._file = None
 
     def discard(self) -> None:

@@ -185,9 +185,10 @@ class SMTPSession(Protocol):
         self._greet()
 
     def connectionLost(self, reason: Failure | None = None) -> None:
-        self.state = State.CLOSED
+        busy, self.state = self.state is State.BUSY, State.CLOSED
         self._cancel_timer()
-        self._reset_transaction()
+        if not busy:  # a command still running (a delivery) cleans up after itself
+            self._reset_transaction()
         self._end_login()
         if self._counted:
             self._counted = False
@@ -368,6 +369,10 @@ class SMTPSession(Protocol):
             return
         except _Reject as e:
             self._answer(e.reply)
+            return
+        except Exception:
+            _log.failure("SMTP command failed: {line!r}", line=line[:100])
+            self._reply(451, "4.3.0", "local error, try again later")
             return
         if result is not None:
             self._run(result)
@@ -597,7 +602,7 @@ class SMTPSession(Protocol):
         params = self._params(rest, ("SIZE", "BODY", "SMTPUTF8", "RET", "ENVID", "AUTH"))
         if not str(path).isascii() and "SMTPUTF8" not in params:
             raise _Reject(553, "5.6.7", "non-ASCII address needs SMTPUTF8")  # RFC 6531 3.7.4.1
-        self._check_mail_params(params)
+        _wire.check_mail_params(params, factory.config.max_message_size)
         sender = str(path)
         if not path.is_null:
             try:
@@ -626,33 +631,6 @@ class SMTPSession(Protocol):
         _wire.check_known(params, known)
         return params
 
-    def _check_mail_params(self, params: dict[str, str | None]) -> None:
-        size = params.get("SIZE")
-        if "SIZE" in params:
-            if size is None or not size.isdigit() or len(size) > 20:
-                raise _Reject(501, "5.5.4", "syntax: SIZE=number")
-            if int(size) > self.factory.config.max_message_size:
-                raise _Reject(552, "5.3.4", "message size exceeds fixed maximum message size")
-        body = params.get("BODY", "7BIT")
-        if body is None or body.upper() not in ("7BIT", "8BITMIME"):
-            raise _Reject(501, "5.5.4", "BODY must be 7BIT or 8BITMIME")
-        if "SMTPUTF8" in params and params["SMTPUTF8"] is not None:
-            raise _Reject(501, "5.5.4", "SMTPUTF8 takes no value")
-        ret = params.get("RET", "FULL")
-        if ret is None or ret.upper() not in ("FULL", "HDRS"):
-            raise _Reject(501, "5.5.4", "RET must be FULL or HDRS")  # RFC 3461 4.3
-        if "ENVID" in params:
-            envid = params["ENVID"]
-            if envid is None or len(envid) > 100:
-                raise _Reject(501, "5.5.4", "bad ENVID")  # RFC 3461 4.4
-            _wire.decode_xtext(envid)
-        if "AUTH" in params:
-            # RFC 4954 5: parsed, then ignored: we do not relay on another server's word.
-            value = params["AUTH"]
-            if value is None:
-                raise _Reject(501, "5.5.4", "AUTH= needs a value")
-            _wire.decode_xtext(value)
-
     def _owns(self, path: _wire.MailboxPath) -> bool:
         """May the logged-in user send as C{path}? (RFC 6409 6.1: the sender is checked.)"""
         if self.factory.config.submission_senders is SenderRule.ANY:
@@ -680,7 +658,7 @@ class SMTPSession(Protocol):
         params = self._params(rest, ("NOTIFY", "ORCPT"))
         if not str(path).isascii() and not txn.smtputf8:
             raise _Reject(553, "5.6.7", "non-ASCII address needs SMTPUTF8")
-        notify, orcpt = self._dsn_params(params)
+        notify, orcpt = _wire.parse_rcpt_dsn(params)
         if len(txn.recipients) >= factory.config.max_recipients:
             raise _Reject(452, "4.5.3", "too many recipients")  # RFC 5321 4.5.3.1.10
         recipient = self._route(path, notify, orcpt)
@@ -695,28 +673,6 @@ class SMTPSession(Protocol):
         if self._txn is not None:
             self._txn.recipients.append(recipient)
         self._reply(250, "2.1.5", "OK")
-
-    def _dsn_params(
-        self, params: dict[str, str | None]
-    ) -> tuple[frozenset[str] | None, str | None]:
-        notify: frozenset[str] | None = None
-        if "NOTIFY" in params:  # RFC 3461 4.1
-            value = (params["NOTIFY"] or "").upper()
-            notify = frozenset(value.split(","))
-            if (
-                not value
-                or not notify <= {"NEVER", "SUCCESS", "FAILURE", "DELAY"}
-                or ("NEVER" in notify and len(notify) > 1)
-            ):
-                raise _Reject(501, "5.5.4", "NOTIFY must be NEVER or SUCCESS,FAILURE,DELAY")
-        orcpt: str | None = None
-        if "ORCPT" in params:  # RFC 3461 4.2: addr-type ";" xtext
-            value = params["ORCPT"] or ""
-            kind, semicolon, address = value.partition(";")
-            if not semicolon or not kind or not address or len(value) > 500:
-                raise _Reject(501, "5.5.4", "syntax: ORCPT=addr-type;address")
-            orcpt = f"{kind};{_wire.decode_xtext(address)}"
-        return notify, orcpt
 
     def _route(
         self, path: _wire.MailboxPath, notify: frozenset[str] | None, orcpt: str | None
@@ -911,11 +867,13 @@ class SMTPSession(Protocol):
             refusal = (550, "5.6.0", "message contains a bare CR or LF")
         elif sink.line_too_long:
             refusal = (500, "5.5.2", "message line too long")  # RFC 5321 4.5.3.1.6
+        txn.spool.close()
+        if refusal is None and txn.spool.error is not None:
+            refusal = (451, "4.3.0", "local error writing the message, try again later")
         if refusal is not None:
             self._reset_transaction()
             self._answer(refusal)
             return
-        txn.spool.close()
         self._run(self._deliver(txn))
 
     async def _deliver(self, txn: _Transaction) -> None:
@@ -924,9 +882,7 @@ class SMTPSession(Protocol):
         assert spool is not None
         try:
             users = list(dict.fromkeys(u for r in txn.recipients for u in r.users))
-            remote = tuple(
-                {r.address: r for rcpt in txn.recipients for r in rcpt.remote}.values()
-            )
+            remote = tuple({r.address: r for rcpt in txn.recipients for r in rcpt.remote}.values())
             envelope = txn.envelope(remote)
             local = FileSource(spool.path, spool.size)
             if factory.policies:

@@ -7,7 +7,13 @@ from typing import TYPE_CHECKING, TypeVar
 
 from zope.interface import implementer
 
-from ...errors import CannotDeleteInbox, InvalidMailboxName, MailboxError, MailboxExists
+from ...errors import (
+    CannotDeleteInbox,
+    InvalidMailboxName,
+    MailboxError,
+    MailboxExists,
+    NoSuchAccount,
+)
 from ...interfaces import IAccount, IMailbox
 from ...names import canonical_name, is_inbox, is_inside, parents
 from ...values import DELIMITER, INBOX, MailboxInfo, MessageExpunged, SpecialUse
@@ -32,9 +38,14 @@ class MaildirAccount:
 
     def __init__(self, store: MaildirMailStore, user: str, path: str) -> None:
         self._store = store
-        self._run = store.worker.run
         self.user = user
         self.path = path
+
+    async def _run(self, fn: Callable[..., T], *args: object) -> T:
+        try:
+            return await self._store.worker.run(fn, *args)
+        except NoSuchAccount:
+            raise NoSuchAccount(self.user) from None  # deleted while open
 
     def _folder_path(self, name: str) -> str:
         return folder_path(self.path, name)

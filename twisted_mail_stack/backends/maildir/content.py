@@ -51,21 +51,17 @@ class MaildropLock:
         self._fd: int | None = fd
 
     @classmethod
-    def take(cls, folder: str) -> MaildropLock:
-        """Take the lock of the folder at C{folder}, or fail with L{MailboxInUse}. Blocking."""
+    def take(cls, folder: str, name: str) -> MaildropLock:
+        """Take the lock of folder C{name} at C{folder}, or fail with L{MailboxInUse}. Blocking."""
         if not os.path.isdir(os.path.join(folder, "cur")):
-            raise NoSuchMailbox(folder)
+            raise NoSuchMailbox(name)
         fd = os.open(os.path.join(folder, POP3_LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise MailboxInUse(folder) from None
+            raise MailboxInUse(name) from None
         return cls(fd)
-
-    @property
-    def held(self) -> bool:
-        return self._fd is not None
 
     def release(self) -> Deferred[None]:
         if self._fd is not None:

@@ -82,7 +82,7 @@ class Folder:
         self.path = path
         self.name = name
         account = path if is_inbox(name) else os.path.dirname(path)
-        self.index = FolderIndex(path, os.path.join(account, UIDVALIDITY_FILE))
+        self.index = FolderIndex(path, name, os.path.join(account, UIDVALIDITY_FILE))
         self._lock = threading.Lock()
         self._tmp_cleaned = False
 
@@ -267,21 +267,21 @@ class Folder:
                 return Outcome(recent, changes, self._view(meta))
 
     def export(
-        self, view: View, expect: int, uids: Sequence[int], target: str
+        self, view: View, expect: int, uids: Sequence[int], target: Folder
     ) -> Outcome[list[tuple[int, tuple[str, int, frozenset[str], int]]]]:
         """
         Hard-link the files of those C{uids} the folder holds into C{target}'s C{tmp/}, ready
         for L{add} there: (uid, (tmp path, size, flags, internal date)) by ascending UID.
         """
-        if not all(os.path.isdir(os.path.join(target, sub)) for sub in ("cur", "tmp")):
-            raise NoSuchMailbox(target)
+        if not all(os.path.isdir(os.path.join(target.path, sub)) for sub in ("cur", "tmp")):
+            raise NoSuchMailbox(target.name)
         outcome = self.stored(view, expect, uids)
         out: list[tuple[int, tuple[str, int, frozenset[str], int]]] = []
         with self._lock:
             try:
                 for s in outcome.result:
                     linked = self._retry_on_vanish(
-                        s.key, s.path, lambda p: link_tmp(target, os.path.join(self.path, p))
+                        s.key, s.path, lambda p: link_tmp(target.path, os.path.join(self.path, p))
                     )
                     if linked is not None:
                         out.append((s.uid, (*linked, s.flags, s.internal_date)))

@@ -125,12 +125,13 @@ _FIELDS = {a.name for a in fields(Meta)}
 
 class FolderIndex:
     """
-    Access to the index of the folder at C{folder} (a Maildir directory); C{counter} is the
-    account's UIDVALIDITY counter file.
+    Access to the index of the folder C{name} at C{folder} (a Maildir directory); C{counter} is
+    the account's UIDVALIDITY counter file.
     """
 
-    def __init__(self, folder: str, counter: str) -> None:
+    def __init__(self, folder: str, name: str, counter: str) -> None:
         self.folder = folder
+        self.name = name
         self._counter = counter
         self._db_path = os.path.join(folder, INDEX_FILE)
         self._lock_fd: int | None = None
@@ -205,12 +206,12 @@ class FolderIndex:
                     os.path.join(self.folder, INDEX_LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o600
                 )
             except FileNotFoundError:
-                raise NoSuchMailbox(self.folder) from None
+                raise NoSuchMailbox(self.name) from None
         return self._lock_fd
 
     def _check_folder(self) -> None:
         if not os.path.isdir(os.path.join(self.folder, "cur")):
-            raise NoSuchMailbox(self.folder)
+            raise NoSuchMailbox(self.name)
 
     def _current(self) -> tuple[sqlite3.Connection | None, str]:
         """The connection to the database now at the path, or None and why it is unusable."""

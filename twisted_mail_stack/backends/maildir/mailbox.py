@@ -78,8 +78,9 @@ class MaildirMailbox:
         tmp, size = await self._store.worker.run(write_tmp, self._folder.path, source, date_us)
         try:
             (info,) = await self._hub.call(self._folder.add, [(tmp, size, flags, date_us)])
-        finally:
+        except BaseException:
             await self._store.worker.run(unlink_quietly, tmp)
+            raise
         return info
 
     @deferred
@@ -110,11 +111,14 @@ class MaildirMailbox:
         source = self._hub
         async with self._store.hubs.using([(path, name)], source) as (dest,):
             # Linking the files into the target's tmp/ first keeps the copy all-or-nothing.
-            exported = await source.call_locked(self._folder.export, self.uidvalidity, uids, path)
+            exported = await source.call_locked(
+                self._folder.export, self.uidvalidity, uids, dest.folder
+            )
             try:
                 infos = await dest.call_locked(dest.folder.add, [f for _, f in exported])
-            finally:
+            except BaseException:
                 await self._store.worker.run(unlink_quietly, *(f[0] for _, f in exported))
+                raise
             if move:
                 gone = [uid for uid, _ in exported]
                 await source.call_locked(self._folder.remove, self.uidvalidity, gone, False)
@@ -139,7 +143,7 @@ class MaildirMailbox:
     @deferred
     async def lock(self) -> IMaildropLock:
         self._hub.check()
-        lock = await self._store.worker.run(MaildropLock.take, self._folder.path)
+        lock = await self._store.worker.run(MaildropLock.take, self._folder.path, self.name)
         self._locks.append(lock)
         return lock
 
@@ -152,7 +156,7 @@ class MaildirMailbox:
     async def remove_listener(self, listener: ChangeListener) -> None:
         if listener in self._listeners:
             self._listeners.remove(listener)
-        self._hub.remove_listener(listener)
+            self._hub.remove_listener(listener)
 
     @deferred
     async def refresh(self) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 from twisted.python.threadpool import ThreadPool
 from zope.interface import implementer
 
-from ...errors import NoSuchAccount
+from ...errors import AccountExists, NoSuchAccount
 from ...interfaces import IAccount, IMailStore, IMessageSource
 from ...values import INBOX, MessageInfo
 from . import tree
@@ -57,7 +57,11 @@ class MaildirMailStore:
 
     @deferred
     async def create_account(self, user: str) -> None:
-        await self.worker.run(tree.create_account, account_dir(self.root, user))
+        """See L{IMailStore}; L{ValueError} for a name that cannot be an account."""
+        try:
+            await self.worker.run(tree.create_account, account_dir(self.root, user))
+        except AccountExists:
+            raise AccountExists(user) from None
 
     @deferred
     async def delete_account(self, user: str) -> None:
@@ -84,6 +88,7 @@ class MaildirMailStore:
         source: IMessageSource,
         internal_date: datetime | None = None,
     ) -> dict[str, MessageInfo]:
+        date_us = to_us(internal_date or datetime.now(UTC))
         users = list(dict.fromkeys(users))
         paths = [self._account_dir(user) for user in users]
         missing = await self.worker.run(
@@ -93,7 +98,6 @@ class MaildirMailStore:
             raise NoSuchAccount(missing[0])
         if not users:
             return {}
-        date_us = to_us(internal_date or datetime.now(UTC))
         async with self.hubs.using([(path, INBOX) for path in paths]) as hubs:
             folders = [hub.folder for hub in hubs]
             outcomes = await self.worker.run(

@@ -67,11 +67,11 @@ def _make_maildir(path: str, marker: bool) -> bool:
 
 @contextmanager
 def locked(account: str) -> Iterator[None]:
-    """Hold the account's lock (blocking)."""
+    """Hold the account's lock (blocking); L{NoSuchAccount} if the account is gone."""
     try:
         fd = os.open(os.path.join(account, ACCOUNT_LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o600)
     except FileNotFoundError:
-        raise NoSuchMailbox(account) from None
+        raise NoSuchAccount(account) from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -135,8 +135,12 @@ def _entries(path: str) -> list[str]:
 
 def list_folders(account: str) -> list[str]:
     """The names of the account's folders other than INBOX, unsorted."""
+    try:
+        entries = list(os.scandir(account))
+    except FileNotFoundError:
+        raise NoSuchAccount(account) from None
     names = []
-    for entry in os.scandir(account):
+    for entry in entries:
         name = folder_name(entry.name)
         if name is not None and is_maildir(entry.path):
             names.append(name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
+from functools import wraps
 from typing import Any, ParamSpec, TypeVar
 
 from attrs import frozen
@@ -40,10 +41,8 @@ def deferred(method: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Deferre
     before its first await (a bad argument) also arrives as a failure.
     """
 
+    @wraps(method)
     def bridged(*args: P.args, **kwargs: P.kwargs) -> Deferred[T]:
         return Deferred.fromCoroutine(method(*args, **kwargs))
 
-    bridged.__name__ = method.__name__
-    bridged.__qualname__ = method.__qualname__
-    bridged.__doc__ = method.__doc__
     return bridged
