@@ -99,6 +99,20 @@ class PermanentDeliveryError(DeliveryError):
         super().__init__(message, code, enhanced)
 
 
+class TemporaryRoutingError(TemporaryDeliveryError):
+    """No route now, no remote server was asked: DNS SERVFAIL or timeout (4.4.3)."""
+
+    def __init__(self, message: str, code: int = 451, enhanced: str = "4.4.3") -> None:
+        super().__init__(message, code, enhanced)
+
+
+class PermanentRoutingError(PermanentDeliveryError):
+    """
+    The domain has no mail route, no remote server was asked: NXDOMAIN (5.1.2), null MX
+    (556 5.1.10, RFC 7505 4.2), no address for any host (5.4.4), a loop to ourselves (5.4.6).
+    """
+
+
 # -- auth ---------------------------------------------------------------------------
 
 

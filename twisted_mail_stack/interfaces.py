@@ -45,6 +45,7 @@ from .values import (
     MailboxInfo,
     MailboxStatus,
     MessageInfo,
+    MXHost,
     SMTPClientInfo,
     SMTPReply,
     SpecialUse,
@@ -60,10 +61,12 @@ __all__ = [
     "IMessageContent",
     "IMaildropLock",
     "IMailbox",
+    "IMessageReader",
     "IAccount",
     "IMailStore",
     "ChangeListener",
     "IDeliveryQueue",
+    "IMXResolver",
     "ISMTPPolicy",
 ]
 
@@ -268,6 +271,21 @@ class IMailbox(Interface):
         """Remove this handle's listeners, release its lock, free its resources. Idempotent."""
 
 
+class IMessageReader(Interface):
+    """
+    Optional for an L{IMailbox}: read many small messages whole in one trip to the storage (one
+    worker-thread hop, one index query), where L{IMailbox.open_content} costs a trip per message.
+    Protocols that read messages in bulk (POP3 read-ahead) use it when the mailbox provides it.
+    """
+
+    def read_messages(uids: Sequence[int], max_size: int) -> Deferred[Mapping[int, bytes]]:
+        """
+        Return, by UID, the whole bytes (what L{IMailbox.open_content} would give) of each
+        message of C{uids} whose size is at most C{max_size}. UIDs the folder does not hold and
+        larger messages are left out, not errors.
+        """
+
+
 class IAccount(Interface):
     """One user's folder tree. Returned by L{IMailStore.open_account}; the cred avatar of every protocol."""
 
@@ -394,6 +412,19 @@ class IDeliveryQueue(Interface):
         """
         Return an entry's envelope and message. Fails with L{KeyError} if there is no such
         entry.
+        """
+
+
+class IMXResolver(Interface):
+    """Where the relay sends mail for a domain (RFC 5321 5.1)."""
+
+    def resolve(domain: str) -> Deferred[Sequence[MXHost]]:
+        """
+        Return the hosts to try for C{domain} (a domain or an address literal such as
+        C{[192.0.2.1]}), best first, each with at least one address. Fails with
+        L{twisted_mail_stack.errors.PermanentRoutingError} when mail for the domain can never be
+        delivered and L{twisted_mail_stack.errors.TemporaryRoutingError} when the answer is not
+        known now.
         """
 
 

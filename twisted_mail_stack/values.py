@@ -317,3 +317,19 @@ class SMTPClientInfo:
     user: str | None = None
     #: True on a submission listener (587/465), False on the MX listener.
     submission: bool = False
+
+
+# -- relay routing -------------------------------------------------------------------
+
+
+@frozen
+class MXHost:
+    """
+    One next hop for a domain: the host's name, its IP addresses in the order to try them,
+    and the SMTP port. C{preference} is the MX preference (0 for implicit MX and routes).
+    """
+
+    name: str
+    addresses: tuple[str, ...]
+    port: int = 25
+    preference: int = 0

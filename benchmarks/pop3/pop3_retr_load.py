@@ -26,15 +26,18 @@ class PopError(Exception):
 async def reply(
     reader: asyncio.StreamReader, timeout: float, multi: bool = False
 ) -> tuple[bytes, bytes]:
-    line = await asyncio.wait_for(reader.readline(), timeout)
-    if not line.startswith(b"+OK"):
-        raise PopError(line.strip()[:200].decode(errors="replace") or "connection closed")
-    if not multi:
-        return line, b""
-    first = await asyncio.wait_for(reader.readline(), timeout)
-    if first == b".\r\n":
-        return line, b""
-    return line, first + await asyncio.wait_for(reader.readuntil(b"\r\n.\r\n"), timeout)
+    # One timer per reply (asyncio.timeout), not a task per read (wait_for): the client's own
+    # CPU is taken from the server under test on a small machine.
+    async with asyncio.timeout(timeout):
+        line = await reader.readline()
+        if not line.startswith(b"+OK"):
+            raise PopError(line.strip()[:200].decode(errors="replace") or "connection closed")
+        if not multi:
+            return line, b""
+        first = await reader.readline()
+        if first == b".\r\n":
+            return line, b""
+        return line, first + await reader.readuntil(b"\r\n.\r\n")
 
 
 async def session(a: argparse.Namespace, i: int, st: dict, deadline: float) -> None:

@@ -8,6 +8,7 @@ import os
 from twisted.trial import unittest
 
 from twisted_mail_stack.config import SenderRule, SMTPConfig
+from twisted_mail_stack.smtp import server
 from twisted_mail_stack.smtp._data import BareLinePolicy
 
 from .helpers import Harness, body_of
@@ -226,6 +227,7 @@ class DeliveryTests(unittest.TestCase):
 
     def test_spool_write_failure_answers_451(self) -> None:
         h = Harness()
+        h.factory.spool_in_memory = 0  # every message goes to a spool file
         c = h.connect()
         c.hello()
         c.cmd("MAIL FROM:<a@remote.example>")
@@ -248,11 +250,54 @@ class DeliveryTests(unittest.TestCase):
         h = Harness()
         c = h.connect()
         c.hello()
-        h.factory.spool_dir = "/nonexistent/spool"
+
+        def broken(**kwargs: object) -> bytes:
+            raise OSError("clock on fire")
+
+        self.patch(server, "received_header", broken)
         c.cmd("MAIL FROM:<a@remote.example>")
         c.cmd("RCPT TO:<alice@example.org>")
         self.assertEqual(c.cmd("DATA")[:9], b"451 4.3.0")
         self.flushLoggedErrors(OSError)
+        self.assertEqual(c.cmd("NOOP")[:3], b"250")
+
+    def test_small_message_needs_no_spool_file(self) -> None:
+        h = Harness()
+        h.factory.spool_dir = "/nonexistent/spool"
+        c = h.connect()
+        c.hello()
+        reply = c.mail("a@remote.example", ["alice@example.org"], MESSAGE)
+        self.assertEqual(reply[:9], b"250 2.0.0")
+        (stored,) = h.inbox("alice@example.org")
+        self.assertEqual(body_of(stored), MESSAGE.replace(b"..dotted", b".dotted"))
+
+    def test_large_message_goes_to_a_spool_file(self) -> None:
+        h = Harness()
+        h.factory.spool_in_memory = 100
+        c = h.connect()
+        c.hello()
+        c.cmd("MAIL FROM:<a@remote.example>")
+        c.cmd("RCPT TO:<alice@example.org>")
+        c.cmd("DATA")
+        c.send(MESSAGE * 10)
+        self.assertEqual(len(os.listdir(h.spool_dir)), 1, "over 100 bytes: in a spool file")
+        self.assertEqual(c.send(b".\r\n")[:9], b"250 2.0.0")
+        (stored,) = h.inbox("alice@example.org")
+        self.assertEqual(body_of(stored), (MESSAGE * 10).replace(b"..dotted", b".dotted"))
+        h.reactor.advance(0)  # the spool file is removed off the reactor thread
+        self.assertEqual(os.listdir(h.spool_dir), [])
+
+    def test_spool_file_that_cannot_be_made_answers_451(self) -> None:
+        h = Harness()
+        h.factory.spool_in_memory = 100
+        h.factory.spool_dir = "/nonexistent/spool"
+        c = h.connect()
+        c.hello()
+        c.cmd("MAIL FROM:<a@remote.example>")
+        c.cmd("RCPT TO:<alice@example.org>")
+        self.assertEqual(c.cmd("DATA")[:3], b"354")
+        self.assertEqual(c.send(MESSAGE * 10 + b".\r\n")[:9], b"451 4.3.0")
+        self.assertEqual(h.inbox("alice@example.org"), [])
         self.assertEqual(c.cmd("NOOP")[:3], b"250")
 
     def test_queue_failure_takes_back_local_copies(self) -> None:

@@ -34,21 +34,17 @@ class Maildrop:
             raise CommandError("message is deleted")
         return self._messages[number - 1]
 
+    def peek(self, number: int) -> MessageInfo | None:
+        """The message C{number}, or None if there is none or it is marked deleted."""
+        if 1 <= number <= len(self._messages) and number not in self._deleted:
+            return self._messages[number - 1]
+        return None
+
     def live(self) -> Iterator[tuple[int, MessageInfo]]:
         """Every message not marked deleted, with its number, in order."""
         for number, info in enumerate(self._messages, 1):
             if number not in self._deleted:
                 yield number, info
-
-    def following(self, number: int, limit: int) -> list[MessageInfo]:
-        """Up to C{limit} messages after C{number} that are not marked deleted."""
-        out: list[MessageInfo] = []
-        for n in range(number + 1, len(self._messages) + 1):
-            if len(out) >= limit:
-                break
-            if n not in self._deleted:
-                out.append(self._messages[n - 1])
-        return out
 
     def unique_id(self, info: MessageInfo) -> bytes:
         """

@@ -29,7 +29,7 @@ from ..clientlimits import ClientLimits, client_key
 from ..config import POP3Config
 from ..errors import MailboxError, MailboxInUse, NoSuchMessage, SASLError
 from ..interfaces import IAccount, IMailbox, IMaildropLock
-from ..streaming import SizeCache, TransferStopped, canonical_size, stream_content
+from ..streaming import SizeCache, TransferStopped, canonical_size, send_now, stream_content
 from ..tls import TLSSettings
 from ..values import INBOX, MessageInfo
 from ._wire import (
@@ -46,7 +46,7 @@ from ._wire import (
     parse_number,
 )
 from .maildrop import Maildrop
-from .readahead import ReadAhead
+from .readahead import Load, ReadAhead
 
 if TYPE_CHECKING:
     from ..service import MailStack
@@ -57,8 +57,6 @@ _log = Logger()
 
 #: Messages whose sizes are measured at once when STAT or LIST needs them.
 _MEASURE_PARALLEL = 8
-#: Small messages loaded ahead of the client's next RETR.
-_READ_AHEAD = 8
 #: Buffered client bytes above which reading pauses until the commands are done.
 _READ_HIGH_WATER = 64 * 1024
 
@@ -272,6 +270,9 @@ class POP3Server(Protocol):
         except CommandError as e:
             self._error(e)
             return
+        if command.verb == "RETR":
+            self._retr(*command.args)
+            return
         self._run(getattr(self, "_cmd_" + command.verb.lower())(*command.args))
 
     def _run(self, coroutine: Coroutine[Any, Any, None]) -> None:
@@ -304,7 +305,7 @@ class POP3Server(Protocol):
             self._send(err("internal server error", SYS_TEMP))
 
     def _send(self, data: bytes) -> None:
-        self._transport.write(data)
+        send_now(self._transport, data)
 
     def _error(self, error: CommandError) -> None:
         self._send(err(error.text, error.code))
@@ -451,7 +452,7 @@ class POP3Server(Protocol):
             self._release()  # the client left while we were logging in
             return
         self._maildrop = Maildrop(messages, mailbox.uidvalidity)
-        self._readahead = ReadAhead(mailbox, max_messages=_READ_AHEAD)
+        self._readahead = ReadAhead(mailbox, self._maildrop)
         self.state = State.TRANSACTION
         self._send(ok(f"maildrop locked and ready, {len(messages)} messages"))
 
@@ -502,9 +503,21 @@ class POP3Server(Protocol):
         listing = [b"%d %s" % (n, drop.unique_id(info)) for n, info in drop.live()]
         self._send(multiline(ok("unique-id listing follows"), listing))
 
-    async def _cmd_retr(self, arg: bytes) -> None:
-        number = parse_number(arg)
-        await self._send_message(number, self._drop.get(number), None)
+    def _retr(self, arg: bytes) -> None:
+        """RETR; a message already read ahead goes out at once, without a coroutine."""
+        assert self._readahead is not None
+        try:
+            number = parse_number(arg)
+            info = self._drop.get(number)
+        except CommandError as e:
+            self._error(e)
+            return
+        load = self._readahead.take(number)
+        self._readahead.advance(number)
+        if load is not None and load.done and load.data is not None:
+            self._send_whole(number, info, load.data)
+        else:
+            self._run(self._send_message(number, info, None, load))
 
     async def _cmd_top(self, arg: bytes, lines: bytes) -> None:
         number = parse_number(arg)
@@ -581,20 +594,15 @@ class POP3Server(Protocol):
         self.factory.sizes.put(self._size_key(info), size)
         return size
 
-    async def _send_message(self, number: int, info: MessageInfo, lines: int | None) -> None:
+    async def _send_message(
+        self, number: int, info: MessageInfo, lines: int | None, load: Load | None = None
+    ) -> None:
         """RETR (C{lines} None) or TOP: stream the message with the status line in front."""
-        assert self._mailbox is not None and self._readahead is not None
-        if lines is None:
-            loaded = self._readahead.take(info.uid)
-            self._readahead.schedule(self._drop.following(number, _READ_AHEAD))
-            data = await loaded if loaded is not None else None
+        assert self._mailbox is not None
+        if load is not None:
+            data = await load.wait()
             if data is not None:
-                encoder = MessageEncoder()
-                body = encoder.feed(data) + encoder.end()
-                size = self._drop.sizes.get(number)
-                status = ok(f"{size} octets") if size is not None else ok()
-                self._send(status + body)
-                self._learn_size(number, info, encoder)
+                self._send_whole(number, info, data)
                 return
         try:
             content = await self._mailbox.open_content(info.uid)
@@ -622,6 +630,15 @@ class POP3Server(Protocol):
             self.state = State.CLOSED
             self._transport.abortConnection()
             return
+        self._learn_size(number, info, encoder)
+
+    def _send_whole(self, number: int, info: MessageInfo, data: bytes) -> None:
+        """RETR of a message in memory: status line and body in one write."""
+        encoder = MessageEncoder()
+        body = encoder.feed(data) + encoder.end()
+        size = encoder.size
+        assert size is not None
+        self._send(b"+OK %d octets\r\n" % size + body)
         self._learn_size(number, info, encoder)
 
     def _learn_size(self, number: int, info: MessageInfo, encoder: MessageEncoder) -> None:

@@ -5,6 +5,9 @@ An entry is complete once its envelope file exists; the message is put in place 
 written (or hard-linked) and fsynced, the envelope renamed from C{tmp/} into place, then the
 directory is fsynced. Directory fsyncs of entries enqueued at the same moment are grouped: one
 fsync makes every name created before it durable, so concurrent sessions share it.
+
+The relay's delivery state of an entry, once saved, is C{<id>.state}, replaced atomically
+(L{DeliveryQueue.save_state}; one save at a time per entry).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from zope.interface import implementer
 from ..interfaces import IDeliveryQueue, IMessageSource
 from ..sources import FileSource
 from ..values import Envelope, EnvelopeRecipient
+from .state import EntryState
 
 __all__ = ["DeliveryQueue", "DirSyncer", "envelope_to_json", "envelope_from_json"]
 
@@ -180,7 +184,62 @@ class DeliveryQueue:
 
     def remove(self, queue_id: str) -> Deferred[None]:
         msg, env = self._paths(queue_id)
-        return self._in_thread(_unlink_all, env, msg)
+        return self._in_thread(_unlink_all, env, msg, self._state_path(queue_id))
+
+    # -- delivery state (see L{twisted_mail_stack.relay.state}) -------------------------
+
+    def _state_path(self, queue_id: str) -> str:
+        return self._paths(queue_id)[0][: -len(".msg")] + ".state"
+
+    def save_state(self, queue_id: str, state: EntryState) -> Deferred[None]:
+        """
+        Replace the entry's delivery state: written to C{tmp/}, fsynced, renamed over
+        C{<id>.state}, directory fsynced; durable when the Deferred fires. A crash leaves the
+        old state or the new one. Fails with L{KeyError} if the entry does not exist.
+        """
+        return Deferred.fromCoroutine(self._save_state(queue_id, state))
+
+    async def _save_state(self, queue_id: str, state: EntryState) -> None:
+        data = json.dumps(state.to_json(), ensure_ascii=False).encode("utf-8")
+        await self._in_thread(self._write_state, queue_id, data)
+        await self._dir_sync.sync()
+
+    def _write_state(self, queue_id: str, data: bytes) -> None:
+        if not os.path.exists(self._paths(queue_id)[1]):
+            raise KeyError(queue_id)
+        path = self._state_path(queue_id)
+        tmp = os.path.join(self._tmp, os.path.basename(path))
+        try:
+            with open(tmp, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            os.rename(tmp, path)
+        except BaseException:
+            _unlink_all(tmp)
+            raise
+
+    def load_state(self, queue_id: str) -> Deferred[EntryState | None]:
+        """The entry's saved state, or None if none was saved (never tried)."""
+        return self._in_thread(self._load_state, queue_id)
+
+    def _load_state(self, queue_id: str) -> EntryState | None:
+        try:
+            with open(self._state_path(queue_id), "rb") as f:
+                return EntryState.from_json(json.loads(f.read()))
+        except FileNotFoundError:
+            return None
+
+    def queued_at(self, queue_id: str) -> Deferred[datetime]:
+        """When the entry was enqueued (its arrival). Fails with L{KeyError} if it does not exist."""
+        return self._in_thread(self._queued_at, queue_id)
+
+    def _queued_at(self, queue_id: str) -> datetime:
+        try:
+            with open(self._paths(queue_id)[1], "rb") as f:
+                return datetime.fromisoformat(json.loads(f.read())["queued_at"])
+        except FileNotFoundError:
+            raise KeyError(queue_id) from None
 
     def list_ids(self) -> Deferred[Sequence[str]]:
         return self._in_thread(self._list)

@@ -18,6 +18,7 @@ from zope.interface import implementer
 
 from ..errors import AccountExists, NoSuchAccount
 from ..interfaces import IDeliveryQueue, IMailStore, IMessageSource
+from ..sources import BytesSource, FileSource
 from ..values import INBOX, Envelope, MessageInfo
 
 __all__ = ["Spool", "SliceSource", "new_queue_id", "received_header", "deliver"]
@@ -32,26 +33,53 @@ def new_queue_id(seconds: float) -> str:
 
 class Spool:
     """
-    One message being received, in a file of C{directory} (on the same file system as the
-    store and queue, so that they can hard-link it). Written from the reactor thread: plain
-    writes land in the page cache; the fsync is left to whoever makes the copy durable.
+    One message being received: in memory while it is at most C{in_memory} bytes, then in a
+    file of C{directory} (on the same file system as the store and queue, so that they can
+    hard-link it). Written from the reactor thread: plain writes land in the page cache; the
+    fsync is left to whoever makes the copy durable, and a small message is written to disk
+    only once, by the store.
     """
 
-    def __init__(self, directory: str, name: str) -> None:
+    def __init__(self, directory: str, name: str, in_memory: int = 64 * 1024) -> None:
         self.path = os.path.join(directory, name)
-        self._file: BinaryIO | None = open(self.path, "xb")
+        self.in_memory = in_memory
+        self._parts: list[bytes] | None = []
+        self._data: bytes | None = None
+        self._file: BinaryIO | None = None
         self.size = 0
         #: The first write error (disk full...): later writes are dropped, the message refused.
         self.error: OSError | None = None
 
+    @property
+    def in_file(self) -> bool:
+        """Whether the message went to the spool file (it outgrew memory)."""
+        return self._parts is None
+
     def write(self, data: bytes) -> None:
         self.size += len(data)
-        if self.error is None and self._file is not None:
+        if self.error is not None:
+            return
+        parts = self._parts
+        if parts is not None:
+            parts.append(data)
+            if self.size <= self.in_memory:
+                return
+            self._parts = None
+            data = b"".join(parts)
+            try:
+                self._file = open(self.path, "xb")
+            except OSError as e:
+                self._failed(e)
+                return
+        if self._file is not None:
             try:
                 self._file.write(data)
             except OSError as e:
-                _log.error("cannot write spool file {path}: {error}", path=self.path, error=e)
-                self.error = e
+                self._failed(e)
+
+    def _failed(self, error: OSError) -> None:
+        _log.error("cannot write spool file {path}: {error}", path=self.path, error=error)
+        self.error = error
 
     def close(self) -> None:
         if self._file is not None:
@@ -61,8 +89,23 @@ class Spool:
                 self.error = self.error or e
             self._file = None
 
+    def source(self, offset: int = 0) -> IMessageSource:
+        """The message from byte C{offset} on, once closed."""
+        if self._parts is not None:
+            if self._data is None:
+                self._data = b"".join(self._parts)
+                self._parts = [self._data]
+            return BytesSource(self._data[offset:] if offset else self._data)
+        if offset:
+            return SliceSource(self.path, offset, self.size - offset)
+        return FileSource(self.path, self.size)
+
     def discard(self) -> None:
+        """Drop the message; blocking if it is in a file (see L{in_file})."""
         self.close()
+        if self._parts is not None:
+            self._parts, self._data = [], None
+            return
         try:
             os.unlink(self.path)
         except FileNotFoundError:

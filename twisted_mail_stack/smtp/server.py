@@ -33,11 +33,10 @@ from ..auth.sasl import CANCEL, Challenge, SASLMechanism, create_mechanism
 from ..config import SenderRule, SMTPConfig
 from ..errors import SASLError
 from ..interfaces import IAccount, IDeliveryQueue, IMailStore, ISMTPPolicy
-from ..sources import FileSource
 from ..values import Address, Envelope, EnvelopeRecipient, SMTPClientInfo, SMTPReply
 from . import _wire
 from ._data import BodySink, DataReader
-from .delivery import SliceSource, Spool, deliver, new_queue_id, received_header
+from .delivery import Spool, deliver, new_queue_id, received_header
 from .limits import ConnectionCounter, FailureThrottle, Networks
 
 __all__ = ["SMTPSession", "SMTPFactory", "build_mx", "build_submission", "build_submissions"]
@@ -48,6 +47,8 @@ _log = Logger()
 _BUFFER_HIGH = 256 * 1024
 _AUTH_LINE_MAX = 12288  # RFC 4954 4: at least 12288 octets for AUTH lines
 _AUTH_FAILURE_WINDOW = 900.0
+#: Messages up to this size wait in memory, not in a spool file (64 clients: 4 MiB at most).
+_SPOOL_IN_MEMORY = 64 * 1024
 
 _HELP = "Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP STARTTLS AUTH"
 
@@ -706,11 +707,11 @@ class SMTPSession(Protocol):
     # -- message content ---------------------------------------------------------------------
 
     def _begin_message(self, txn: _Transaction) -> None:
-        """Open the spool file with the trace headers (RFC 5321 4.4)."""
+        """Start the spool with the trace headers (RFC 5321 4.4)."""
         factory = self.factory
         now = factory.reactor.seconds()
         txn.queue_id = new_queue_id(now)
-        spool = txn.spool = Spool(factory.spool_dir, txn.queue_id)
+        spool = txn.spool = Spool(factory.spool_dir, txn.queue_id, factory.spool_in_memory)
         users = [u for r in txn.recipients for u in r.users]
         if users:
             return_path = f"Return-Path: <{txn.sender}>\r\n".encode()
@@ -884,16 +885,12 @@ class SMTPSession(Protocol):
             users = list(dict.fromkeys(u for r in txn.recipients for u in r.users))
             remote = tuple({r.address: r for rcpt in txn.recipients for r in rcpt.remote}.values())
             envelope = txn.envelope(remote)
-            local = FileSource(spool.path, spool.size)
+            local = spool.source()
             if factory.policies:
                 await self._check_policy(
                     "data", evolve(envelope, recipients=tuple(_all(txn))), local
                 )
-            outbound = (
-                SliceSource(spool.path, txn.return_path_size, spool.size - txn.return_path_size)
-                if txn.return_path_size
-                else local
-            )
+            outbound = spool.source(txn.return_path_size) if txn.return_path_size else local
             await deliver(
                 factory.store, factory.queue, txn.queue_id, users, envelope, local, outbound
             )
@@ -902,11 +899,14 @@ class SMTPSession(Protocol):
             raise
         self._txn = None
         self._reply(250, "2.0.0", f"OK queued as {txn.queue_id}")
-        # The copies are made: the spool file goes, off the reactor thread (an unlink may wait
-        # for the file system journal while other sessions fsync).
-        factory.in_thread(spool.discard).addErrback(
-            lambda f: _log.failure("removing spool file {path}", f, path=spool.path)
-        )
+        # The copies are made: the spool goes; a file off the reactor thread (an unlink may
+        # wait for the file system journal while other sessions fsync).
+        if spool.in_file:
+            factory.in_thread(spool.discard).addErrback(
+                lambda f: _log.failure("removing spool file {path}", f, path=spool.path)
+            )
+        else:
+            spool.discard()
         _log.info(
             "smtp accepted id={queue_id} from=<{sender}> to={to} size={size} client={client} "
             "helo={helo} tls={tls} auth={auth}",
@@ -965,6 +965,8 @@ class SMTPFactory(Factory):
         self.directory = directory
         self.spool_dir = spool_dir
         os.makedirs(spool_dir, mode=0o700, exist_ok=True)
+        #: Messages up to this size are held in memory until stored (no spool file).
+        self.spool_in_memory = _SPOOL_IN_MEMORY
         self.reactor = reactor
         self.config = config = config if config is not None else SMTPConfig()
         self.portal = portal

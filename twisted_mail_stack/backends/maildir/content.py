@@ -39,6 +39,21 @@ class MaildirContent:
         return succeed(None)
 
 
+def read_file(folder: str, path: str, size: int) -> bytes:
+    """The first C{size} bytes of message file C{path} of C{folder} (fewer if it is shorter)."""
+    fd = os.open(os.path.join(folder, path), os.O_RDONLY)
+    try:
+        data = os.read(fd, size)
+        while len(data) < size:  # a regular file reads short only at its end, but be sure
+            more = os.read(fd, size - len(data))
+            if not more:
+                break
+            data += more
+        return data
+    finally:
+        os.close(fd)
+
+
 @implementer(IMaildropLock)
 class MaildropLock:
     """

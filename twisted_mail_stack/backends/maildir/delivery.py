@@ -1,13 +1,19 @@
-"""Local delivery of one message to several INBOXes, all or nothing. Blocking; run in a thread."""
+"""
+Local delivery into INBOXes: one message to several INBOXes, all or nothing; or one message
+prepared in an INBOX's C{tmp/}, then placed together with others (group commit, see
+L{commit}). Blocking; run in a thread.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ...errors import NoSuchAccount
 from ...interfaces import IMessageSource
-from ...values import MessageInfo
+from ...values import Change, MessageInfo
 from .files import link_tmp, unlink_quietly, write_tmp
 from .folder import Folder, Outcome, View
+from .tree import is_maildir
 
 
 def deliver(
@@ -44,3 +50,56 @@ def deliver(
         raise
     finally:
         unlink_quietly(*tmps)
+
+
+def prepare(folder: str, source: IMessageSource, date_us: int) -> tuple[str, int]:
+    """
+    Write (or link) the message into C{tmp/} of the INBOX at C{folder} and fsync it: its
+    path and size (see L{write_tmp}). L{NoSuchAccount} (with no name) if the account is gone.
+    """
+    try:
+        return write_tmp(folder, source, date_us)
+    except FileNotFoundError:
+        if not is_maildir(folder):
+            raise NoSuchAccount("") from None
+        raise
+
+
+def add_group(
+    folder: Folder, view: View, files: Sequence[tuple[str, int, int]]
+) -> Outcome[list[MessageInfo | Exception]]:
+    """
+    Move several files prepared in C{tmp/} (path, size, internal date in µs) into the folder
+    with one index transaction and one fsync of C{new/}: each file's L{MessageInfo}, in order
+    (ascending UIDs), or the error that kept it out (its file is then removed).
+
+    If placing them together fails, each is tried again on its own, so that one bad file
+    cannot take the others down, and none is placed twice.
+    """
+    results: list[MessageInfo | Exception | None] = [None] * len(files)
+    changes: list[Change] = []
+    groups = [list(range(len(files)))]
+    try:
+        while groups:
+            group = groups.pop(0)
+            try:
+                outcome = folder.add(
+                    view, [(files[n][0], files[n][1], frozenset[str](), files[n][2]) for n in group]
+                )
+            except Exception as e:
+                if len(group) == 1:
+                    results[group[0]] = e
+                    unlink_quietly(files[group[0]][0])
+                else:  # the files are back in tmp/: one by one
+                    groups[:0] = [[n] for n in group]
+                continue
+            changes.extend(outcome.changes)
+            view = outcome.view
+            for n, info in zip(group, outcome.result, strict=True):
+                results[n] = info
+    except BaseException:
+        unlink_quietly(*(files[n][0] for n, r in enumerate(results) if r is None))
+        raise
+    done = [r for r in results if r is not None]
+    assert len(done) == len(files)
+    return Outcome(done, changes, view)

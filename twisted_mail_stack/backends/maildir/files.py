@@ -11,6 +11,7 @@ import time
 
 from ...errors import StorageError
 from ...interfaces import IMessageSource
+from ...sources import BytesSource
 from .layout import unique_name
 
 _CHUNK = 1 << 16
@@ -46,14 +47,28 @@ def fsync_file(path: str) -> int:
         os.close(fd)
 
 
-def _write_stream(source: IMessageSource, path: str, mtime_us: int) -> None:
+def _write_stream(source: IMessageSource, path: str, mtime_us: int) -> int:
+    """Write the message of C{source} to new file C{path} and fsync it; return its size."""
     # O_EXCL: never overwrite; a unique name that exists means something is badly wrong.
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as out, source.open() as src:
-        shutil.copyfileobj(src, out, _CHUNK)
-    # Dovecot's convention: a message file's mtime is its INTERNALDATE, so a lost index is
-    # rebuilt with the right dates.
-    os.utime(path, ns=(mtime_us * 1000, mtime_us * 1000))
+    try:
+        if isinstance(source, BytesSource):  # in memory: no reading through a file object
+            view = memoryview(source.data)
+            while view:
+                view = view[os.write(fd, view) :]
+        else:
+            with source.open() as src:
+                while chunk := src.read(_CHUNK):
+                    view = memoryview(chunk)
+                    while view:
+                        view = view[os.write(fd, view) :]
+        # Dovecot's convention: a message file's mtime is its INTERNALDATE, so a lost index
+        # is rebuilt with the right dates.
+        os.utime(fd, ns=(mtime_us * 1000, mtime_us * 1000))
+        os.fsync(fd)
+        return os.fstat(fd).st_size
+    finally:
+        os.close(fd)
 
 
 def link_tmp(folder: str, origin: str) -> tuple[str, int]:
@@ -88,8 +103,7 @@ def write_tmp(folder: str, source: IMessageSource, mtime_us: int) -> tuple[str, 
     else:
         path = os.path.join(folder, "tmp", unique_name())
         try:
-            _write_stream(source, path, mtime_us)
-            size = fsync_file(path)
+            size = _write_stream(source, path, mtime_us)
         except BaseException:
             unlink_quietly(path)
             raise

@@ -32,6 +32,7 @@ from ...values import (
     StoreMode,
 )
 from . import rows, scan
+from .content import read_file
 from .files import clean_tmp, fsync_dir, link_tmp, unlink_quietly
 from .index import FolderIndex, Meta
 from .layout import UIDVALIDITY_FILE, key_of, sized, with_flags
@@ -152,6 +153,21 @@ class Folder:
             raise NoSuchMessage(uid)
         return Outcome((fd, stored.size), outcome.changes, outcome.view)
 
+    def read_whole(
+        self, view: View, expect: int, uids: Sequence[int], max_size: int
+    ) -> Outcome[dict[int, bytes]]:
+        """The bytes of those C{uids} held whose size is at most C{max_size}, by UID."""
+        outcome = self.stored(view, expect, uids)
+        out: dict[int, bytes] = {}
+        with self._lock:
+            for stored in outcome.result:
+                if stored.size <= max_size:
+                    read = partial(read_file, self.path, size=stored.size)
+                    data = self._retry_on_vanish(stored.key, stored.path, read)
+                    if data is not None:
+                        out[stored.uid] = data
+        return Outcome(out, outcome.changes, outcome.view)
+
     # -- writing ---------------------------------------------------------------------------
 
     def add(
@@ -161,15 +177,17 @@ class Folder:
     ) -> Outcome[list[MessageInfo]]:
         """
         Move prepared C{tmp/} files (path, size, flags, internal date in µs) into the folder,
-        durably, with ascending UIDs. All or nothing.
+        durably, with ascending UIDs, in one index transaction and one fsync per directory.
+        All or nothing: on failure the files are back in C{tmp/} (the caller removes them).
         """
         with self._lock, self._placing() as placed, self.index.writing() as (conn, meta):
             changes, _ = self._catch_up(conn, meta, view)
             new = []
             for tmp, size, flags, date_us in files:
                 path = with_flags("new/" + sized(os.path.basename(tmp), size), flags)
-                os.rename(tmp, os.path.join(self.path, path))
-                placed.append(os.path.join(self.path, path))
+                final = os.path.join(self.path, path)
+                os.rename(tmp, final)
+                placed.append((final, tmp))
                 new.append((key_of(path[4:]), path, flags, date_us, size))
             # Maildir: a rename is durable once its directory is; only then the index row.
             for sub in {path[:3] for _, path, *_ in new}:
@@ -334,13 +352,26 @@ class Folder:
             return None
 
     @contextmanager
-    def _placing(self) -> Iterator[list[str]]:
-        """Collect files placed in new/ or cur/; remove them if the operation fails."""
-        placed: list[str] = []
+    def _placing(self) -> Iterator[list[tuple[str, str]]]:
+        """
+        Collect files placed in new/ or cur/ as (path, tmp path they came from); if the
+        operation fails, put them back in tmp/ (remove those that cannot go back).
+        """
+        placed: list[tuple[str, str]] = []
         try:
             yield placed
         except BaseException:
-            unlink_quietly(*placed)
+            for final, tmp in reversed(placed):
+                try:
+                    os.rename(final, tmp)
+                except OSError:
+                    unlink_quietly(final)
+            # A crash now must not bring back a copy whose delivery was refused.
+            for sub in {os.path.dirname(final) for final, _ in placed}:
+                try:
+                    fsync_dir(sub)
+                except OSError:
+                    pass
             raise
 
     # -- scanning --------------------------------------------------------------------------

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from zope.interface import implementer
 
-from ...interfaces import ChangeListener, IMailbox, IMaildropLock, IMessageContent, IMessageSource
+from ...interfaces import (
+    ChangeListener,
+    IMailbox,
+    IMaildropLock,
+    IMessageContent,
+    IMessageReader,
+    IMessageSource,
+)
 from ...names import canonical_name
 from ...values import (
     CopyResult,
@@ -29,7 +36,7 @@ if TYPE_CHECKING:
     from .store import MaildirMailStore
 
 
-@implementer(IMailbox)
+@implementer(IMailbox, IMessageReader)
 class MaildirMailbox:
     """A handle; see L{IMailbox}. Its UID operations fail if the folder was renumbered since."""
 
@@ -63,6 +70,10 @@ class MaildirMailbox:
     async def open_content(self, uid: int) -> IMessageContent:
         fd, size = await self._hub.call(self._folder.open_file, self.uidvalidity, uid)
         return MaildirContent(self._store.worker, fd, size)
+
+    @deferred
+    async def read_messages(self, uids: Sequence[int], max_size: int) -> Mapping[int, bytes]:
+        return await self._hub.call(self._folder.read_whole, self.uidvalidity, list(uids), max_size)
 
     @deferred
     async def append(

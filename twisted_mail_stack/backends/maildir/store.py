@@ -15,6 +15,7 @@ from ...interfaces import IAccount, IMailStore, IMessageSource
 from ...values import INBOX, MessageInfo
 from . import tree
 from .account import MaildirAccount
+from .commit import GroupCommits
 from .delivery import deliver
 from .hub import Hubs
 from .layout import account_dir
@@ -47,6 +48,7 @@ class MaildirMailStore:
         self.root = os.path.abspath(root)
         self.worker = Worker(reactor, threadpool or reactor.getThreadPool(), poll_interval)
         self.hubs = Hubs(self.worker)
+        self._commits = GroupCommits(self.hubs, self.worker)
 
     def _account_dir(self, user: str) -> str:
         """The account's directory; L{NoSuchAccount} for a name that cannot be an account."""
@@ -65,10 +67,13 @@ class MaildirMailStore:
 
     @deferred
     async def delete_account(self, user: str) -> None:
+        path = self._account_dir(user)
         try:
-            await self.worker.run(tree.delete_account, self.root, self._account_dir(user))
+            await self.worker.run(tree.delete_account, self.root, path)
         except NoSuchAccount:
             raise NoSuchAccount(user) from None
+        finally:
+            self._commits.drop(path)
 
     @deferred
     async def list_accounts(self) -> Sequence[str]:
@@ -91,6 +96,14 @@ class MaildirMailStore:
         date_us = to_us(internal_date or datetime.now(UTC))
         users = list(dict.fromkeys(users))
         paths = [self._account_dir(user) for user in users]
+        if len(users) == 1:
+            # The common case: joins the other deliveries waiting for that INBOX (group commit).
+            try:
+                info = await self._commits.get(paths[0]).deliver(source, date_us)
+            except NoSuchAccount:
+                self._commits.drop(paths[0])
+                raise NoSuchAccount(users[0]) from None
+            return {users[0]: info}
         missing = await self.worker.run(
             lambda: [u for u, p in zip(users, paths, strict=True) if not tree.is_maildir(p)]
         )
@@ -109,4 +122,5 @@ class MaildirMailStore:
 
     @deferred
     async def close(self) -> None:
+        await self._commits.close()
         await self.hubs.close()
