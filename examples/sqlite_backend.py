@@ -600,14 +600,15 @@ class SQLiteMailbox:
     @_deferred
     def status(self) -> MailboxStatus:
         row = self._db.execute(
-            "SELECT uidnext, highestmodseq, count(uid), total(instr(flags, ?) = 0)"
+            "SELECT uidnext, highestmodseq, count(uid), total(instr(flags, ?) = 0),"
+            " total(uid > recent_uid)"
             " FROM folders LEFT JOIN messages ON folder = id WHERE id = ? GROUP BY id",
             (Flag.SEEN, self._id),  # keywords cannot contain a backslash: no false match
         ).fetchone()
         if row is None:
             raise NoSuchMailbox(self.name)
-        uidnext, modseq, messages, unseen = row
-        return MailboxStatus(self.uidvalidity, uidnext, messages, int(unseen), modseq)
+        uidnext, modseq, messages, unseen, recent = row
+        return MailboxStatus(self.uidvalidity, uidnext, messages, int(unseen), modseq, int(recent))
 
     @_deferred
     def list_messages(self) -> Sequence[MessageInfo]:

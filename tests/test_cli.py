@@ -89,6 +89,7 @@ def test_check_config(run: Run) -> None:
     assert code == 0
     assert "configuration OK: domains example.org, example.net" in out
     assert "smtp: tcp:2525:interface=127.0.0.1" in out
+    assert "relay: MX records; 0 transport(s); DNS: /etc/resolv.conf" in out
 
 
 def test_check_config_reports_unreadable_tls(run: Run, capsys: pytest.CaptureFixture[str]) -> None:
@@ -97,3 +98,93 @@ def test_check_config_reports_unreadable_tls(run: Run, capsys: pytest.CaptureFix
     )
     assert run("check-config")[0] == 2
     assert "tls: cannot read /nonexistent/c.pem" in capsys.readouterr().err
+
+
+# -- queue -------------------------------------------------------------------------------
+
+
+def _enqueue(data: Path, queue_id: str, rcpts: list[str]) -> None:
+    """An entry as SMTP leaves it (the queue's own writer, run without a reactor)."""
+    import json as _json
+    import os as _os
+    from datetime import UTC, datetime
+
+    from twisted_mail_stack.relay.queue import envelope_to_json
+    from twisted_mail_stack.values import Envelope, EnvelopeRecipient
+
+    queue = data / "queue"
+    (queue / "tmp").mkdir(parents=True, exist_ok=True)
+    envelope = Envelope("alice@example.org", tuple(EnvelopeRecipient(r) for r in rcpts))
+    (queue / f"{queue_id}.msg").write_bytes(b"Subject: queued\r\nFrom: alice\r\n\r\nbody\r\n")
+    text = _json.dumps(envelope_to_json(envelope, datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)))
+    (queue / f"{queue_id}.json").write_text(text)
+    seconds = int(queue_id[1:])  # list order is arrival (mtime) order
+    _os.utime(queue / f"{queue_id}.json", (seconds, seconds))
+
+
+def test_queue_on_a_stopped_server(run: Run) -> None:
+    import json as _json
+
+    assert run("queue", "list") == (0, "0 messages queued\n")
+    _enqueue(run.data, "A1", ["bob@remote.test", "carol@remote.test"])
+    _enqueue(run.data, "A2", ["dave@remote.test"])
+    code, out = run("queue", "list")
+    assert code == 0
+    assert out.splitlines() == [
+        "A1         38  2026-01-02 03:04:05  <alice@example.org>  next: now",
+        "    pending   <bob@remote.test>",
+        "    pending   <carol@remote.test>",
+        "A2         38  2026-01-02 03:04:05  <alice@example.org>  next: now",
+        "    pending   <dave@remote.test>",
+        "2 messages queued",
+    ]
+    code, out = run("queue", "show", "A1")
+    assert code == 0
+    assert "sender: <alice@example.org>" in out
+    assert "recipient: <carol@remote.test> pending" in out
+    assert out.endswith("Subject: queued\nFrom: alice\n")
+
+    assert run("queue", "bounce", "A1") == (
+        0,
+        "A1: bounced; the sender is notified when the server starts\n",
+    )
+    state = _json.loads((run.data / "queue" / "A1.state").read_text())
+    assert [(r["state"], r["status"], r["notified"]) for r in state["recipients"]] == [
+        ("failed", "5.0.0", False)
+    ] * 2
+    assert "failed    <bob@remote.test> (delivery cancelled" in run("queue", "list")[1]
+    assert run("queue", "retry", "A2") == (0, "A2: due when the server starts\n")
+    assert run("queue", "flush") == (0, "flush: 2 message(s) due when the server starts\n")
+    assert run("queue", "delete", "A2") == (0, "A2: deleted\n")
+    assert sorted(p.name for p in (run.data / "queue").iterdir() if p.is_file()) == [
+        "A1.json",
+        "A1.msg",
+        "A1.state",
+    ]
+
+
+def test_queue_refusals(run: Run, capsys: pytest.CaptureFixture[str]) -> None:
+    for action in ("show", "retry", "delete", "bounce"):
+        assert run("queue", action, "NOSUCH")[0] == 1
+        assert "no queued message NOSUCH" in capsys.readouterr().err
+    assert run("queue", "retry")[0] == 2  # the id is required
+    assert run("queue", "show", "../passwd")[0] == 1
+
+
+def test_queue_asks_a_running_server(run: Run) -> None:
+    import json as _json
+
+    from twisted_mail_stack.relay.control import ServerLock
+
+    _enqueue(run.data, "A1", ["bob@remote.test"])
+    lock = ServerLock(str(run.data / "queue"))
+    assert lock.try_acquire()  # as a running server's relay holds it
+    try:
+        assert run("queue", "bounce", "A1") == (0, "bounce A1: requested from the running server\n")
+        assert run("queue", "flush") == (0, "flush: requested from the running server\n")
+    finally:
+        lock.release()
+    control = run.data / "queue" / "control"
+    requests = [_json.loads(p.read_text()) for p in sorted(control.glob("*.req"))]
+    assert requests == [{"action": "bounce", "id": "A1"}, {"action": "flush", "id": None}]
+    assert not (run.data / "queue" / "A1.state").exists()  # left to the server

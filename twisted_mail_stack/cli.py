@@ -1,5 +1,9 @@
 """
-The C{mailstack} admin command: users, aliases, configuration check.
+The C{mailstack} admin command: users, aliases, the outbound queue, configuration check.
+
+C{queue} works on a stopped server's spool directly and asks a running one (found by the lock
+its relay holds) through a request file it picks up within a second; see
+L{twisted_mail_stack.relay.control}.
 
 Exit codes: 0 done, 1 the operation was refused (e.g. the user exists), 2 bad usage or bad
 configuration. Passwords are read from a prompt, or from standard input when it is not a terminal;
@@ -13,6 +17,7 @@ import getpass
 import os
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import TextIO
 
 from .auth.aliases import AliasFile
@@ -52,6 +57,19 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("targets", nargs="+")
     alias.add_parser("del", help="remove an alias").add_argument("alias")
     alias.add_parser("list", help="list aliases")
+
+    queue = commands.add_parser(
+        "queue", help="inspect and act on the outbound queue (server running or stopped)"
+    ).add_subparsers(dest="action", required=True, metavar="ACTION")
+    queue.add_parser("list", help="list queued messages")
+    queue.add_parser("flush", help="try every queued message now")
+    for action, text in (
+        ("show", "show one message: envelope, recipients' state, headers"),
+        ("retry", "try one message now"),
+        ("delete", "remove one message without notice"),
+        ("bounce", "give up on one message and notify its sender"),
+    ):
+        queue.add_parser(action, help=text).add_argument("id")
 
     commands.add_parser("check-config", help="check the configuration and data directory")
     return parser
@@ -183,6 +201,98 @@ def _check_config(config: Config, args: argparse.Namespace, stdin: TextIO, out: 
     for kind in LISTENER_KINDS:
         endpoints = getattr(config.listeners, kind.key)
         print(f"  {kind.key}: {', '.join(endpoints) or 'off'}", file=out)
+    relay = config.relay
+    route = f"smarthost {relay.smarthost}" if relay.smarthost else "MX records"
+    dns = ", ".join(relay.nameservers) or "/etc/resolv.conf"
+    print(f"  relay: {route}; {len(relay.transports)} transport(s); DNS: {dns}", file=out)
+
+
+def _queue_path(config: Config) -> str:
+    return str(prepare_data_dir(config) / "queue")
+
+
+def _when(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _queue_list(config: Config, args: argparse.Namespace, stdin: TextIO, out: TextIO) -> None:
+    from .relay.control import Spool
+
+    spool = Spool(_queue_path(config))
+    count = 0
+    for queue_id in spool.ids():
+        try:
+            info = spool.info(queue_id)
+        except KeyError:
+            continue  # delivered meanwhile
+        count += 1
+        state = info.state
+        due = _when(state.next_attempt) if info.tried and state.pending else "now"
+        print(
+            f"{queue_id}  {info.size:>9}  {_when(info.queued_at)}  "
+            f"<{info.envelope.sender}>  next: {due}",
+            file=out,
+        )
+        for r in state.recipients:
+            reason = f" ({r.reply})" if r.reply else ""
+            print(f"    {r.state:<9} <{r.address}>{reason}", file=out)
+    print(f"{count} message{'s' if count != 1 else ''} queued", file=out)
+
+
+def _queue_show(config: Config, args: argparse.Namespace, stdin: TextIO, out: TextIO) -> None:
+    from .relay.control import Spool
+
+    spool = Spool(_queue_path(config))
+    try:
+        info = spool.info(args.id)
+        headers = spool.headers(args.id)
+    except (KeyError, FileNotFoundError):
+        raise CommandError(f"no queued message {args.id}") from None
+    state, env = info.state, info.envelope
+    print(f"id: {info.queue_id}", file=out)
+    print(f"arrival: {_when(info.queued_at)} UTC; size: {info.size}", file=out)
+    print(f"sender: <{env.sender}>", file=out)
+    print(f"attempts failed: {state.failures}", file=out)
+    if state.pending:
+        due = _when(state.next_attempt) + " UTC" if info.tried else "now"
+        print(f"next attempt: {due}", file=out)
+    for r in state.recipients:
+        print(f"recipient: <{r.address}> {r.state}", file=out)
+        if r.reply:
+            relay = f" from {r.remote_mta}" if r.remote_mta else ""
+            print(f"    last: {r.status} {r.reply}{relay}", file=out)
+    print("", file=out)
+    print(headers.decode("utf-8", "replace").rstrip("\r\n").replace("\r\n", "\n"), file=out)
+
+
+def _queue_act(config: Config, args: argparse.Namespace, stdin: TextIO, out: TextIO) -> None:
+    from .relay.control import Spool, request, server_lock
+
+    path = _queue_path(config)
+    spool = Spool(path)
+    queue_id = getattr(args, "id", None)
+    with server_lock(path) as stopped:
+        if queue_id is not None and queue_id not in spool.ids():
+            raise CommandError(f"no queued message {queue_id}")
+        if not stopped:
+            request(path, args.action, queue_id)
+            what = f"{args.action} {queue_id}" if queue_id else args.action
+            print(f"{what}: requested from the running server", file=out)
+            return
+        if args.action == "flush":
+            ids = spool.ids()
+            for each in ids:
+                spool.retry(each)
+            print(f"flush: {len(ids)} message(s) due when the server starts", file=out)
+            return
+        assert queue_id is not None
+        getattr(spool, args.action)(queue_id)
+        done = {
+            "retry": "due when the server starts",
+            "delete": "deleted",
+            "bounce": "bounced; the sender is notified when the server starts",
+        }
+        print(f"{queue_id}: {done[args.action]}", file=out)
 
 
 _HANDLERS = {
@@ -194,6 +304,12 @@ _HANDLERS = {
     ("alias", "del"): _alias_del,
     ("alias", "list"): _alias_list,
     ("check-config", None): _check_config,
+    ("queue", "list"): _queue_list,
+    ("queue", "show"): _queue_show,
+    ("queue", "flush"): _queue_act,
+    ("queue", "retry"): _queue_act,
+    ("queue", "delete"): _queue_act,
+    ("queue", "bounce"): _queue_act,
 }
 
 

@@ -103,6 +103,30 @@ class POP3Config:
     login_failure_window: float = 600.0
 
 
+@frozen
+class IMAPConfig:
+    """IMAP limits (RFC 3501, RFC 7162 4)."""
+
+    #: Longest command line in octets, literals excluded (RFC 7162 4 suggests at least 8192).
+    max_line_length: int = 65536
+    #: Largest literal (an APPENDed message), in octets; larger ones get NO/BAD [TOOBIG].
+    max_literal_size: int = 64 * 1024 * 1024
+    #: Seconds of client silence before autologout; RFC 3501 5.4 asks for at least 30 minutes.
+    idle_timeout: float = 1800.0
+    #: Bad commands one session may send before it is closed.
+    max_errors: int = 20
+    #: Concurrent connections from one client address (clients open several).
+    max_connections_per_client: int = 50
+    #: Seconds a failed login waits before its NO.
+    login_failure_delay: float = 2.0
+    #: Failed logins after which a session is closed.
+    max_login_failures: int = 3
+    #: Failed logins from one address within C{login_failure_window} seconds after which its
+    #: further logins are refused until the window has passed.
+    max_client_login_failures: int = 10
+    login_failure_window: float = 600.0
+
+
 class SenderRule(enum.Enum):
     """Which envelope senders an authenticated submission user may use."""
 
@@ -146,6 +170,48 @@ class SMTPConfig:
     max_auth_failures_per_ip: int = 10
 
 
+@frozen
+class RelayConfig:
+    """
+    Outbound mail (the relay): routes, retries, limits. Routing: C{transports} (exact domain),
+    then C{smarthost}, then DNS MX records (RFC 5321 5.1).
+    """
+
+    #: Send all remote mail through this host, as C{host:port} (C{[v6addr]:port} for IPv6).
+    smarthost: str | None = None
+    #: AUTH PLAIN credentials for the smarthost (both or neither); TLS is then required.
+    smarthost_user: str | None = None
+    smarthost_password: str | None = None
+    #: Refuse to send to the smarthost without STARTTLS.
+    smarthost_tls_required: bool = False
+    #: Per-domain routes, each C{domain=host:port}; they win over the smarthost.
+    transports: tuple[str, ...] = ()
+    #: Domains whose mail goes out only over STARTTLS (else it stays queued).
+    tls_required_domains: tuple[str, ...] = ()
+    #: Retry schedule (seconds), Postfix's defaults: minimal_backoff_time, maximal_backoff_time,
+    #: maximal_queue_lifetime, bounce_queue_lifetime.
+    first_retry: float = 300.0
+    max_retry: float = 4000.0
+    lifetime: float = 5 * 86400.0
+    bounce_lifetime: float = 5 * 86400.0
+    #: Send an RFC 3464 "delayed" notice once a message is this old (seconds); 0: never.
+    delay_warning: float = 0.0
+    #: DNS servers (IP addresses) and their port; empty: those of /etc/resolv.conf.
+    nameservers: tuple[str, ...] = ()
+    dns_port: int = 53
+    #: The port of hosts found through MX records (25; other values are for tests).
+    smtp_port: int = 25
+    #: Outbound connections at once, in total and per destination host.
+    max_connections: int = 20
+    max_connections_per_destination: int = 5
+    #: Seconds an idle outbound session stays open for the next message to the same host
+    #: (Postfix's smtp_connection_cache_time_limit); 0: one session per delivery.
+    connection_cache_time: float = 2.0
+    #: Seconds between scans of the queue and between looks for operator requests.
+    scan_interval: float = 300.0
+    control_interval: float = 1.0
+
+
 def _domains(value: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(normalise_domain(d) for d in value))
 
@@ -165,7 +231,9 @@ class Config:
     tls: TLSConfig = TLSConfig()
     auth: AuthConfig = AuthConfig()
     pop3: POP3Config = POP3Config()
+    imap: IMAPConfig = IMAPConfig()
     smtp: SMTPConfig = SMTPConfig()
+    relay: RelayConfig = RelayConfig()
     #: Users to create or update at start, as C{address:password} (C{--user}; for quick starts).
     users: tuple[str, ...] = ()
 
@@ -284,7 +352,9 @@ def _check(config: Config) -> None:
         except ValueError as e:
             raise ConfigError("auth.postmaster", str(e)) from None
     _check_pop3(config.pop3)
+    _check_imap(config.imap)
     _check_smtp(config.smtp)
+    _check_relay(config.relay)
     _check_listeners(config.listeners)
 
 
@@ -317,6 +387,79 @@ def _check_smtp(smtp: SMTPConfig) -> None:
             raise ConfigError(f"smtp.trusted_networks[{i}]", str(e)) from None
 
 
+def parse_hostport(text: str, default_port: int = 25) -> tuple[str, int]:
+    """C{host}, C{host:port}, C{[v6addr]} or C{[v6addr]:port} as (host, port)."""
+    text = text.strip()
+    if text.startswith("["):
+        host, sep, rest = text[1:].partition("]")
+        if not sep or (rest and not rest.startswith(":")):
+            raise ValueError(f"bad host {text!r}")
+        port_text = rest[1:]
+    elif text.count(":") == 1:
+        host, _, port_text = text.partition(":")
+    else:
+        host, port_text = text, ""
+    if not host or any(c.isspace() for c in host):
+        raise ValueError(f"bad host {text!r}")
+    if not port_text:
+        return host, default_port
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ValueError(f"bad port in {text!r}")
+    return host, int(port_text)
+
+
+def parse_transport(text: str) -> tuple[str, tuple[str, int]]:
+    """A C{transports} entry C{domain=host:port} as (domain, (host, port))."""
+    domain, sep, target = text.partition("=")
+    if not sep:
+        raise ValueError(f"{text!r} is not domain=host:port")
+    return normalise_domain(domain.strip()), parse_hostport(target)
+
+
+def _check_relay(relay: RelayConfig) -> None:
+    import ipaddress
+
+    if relay.smarthost is not None:
+        try:
+            parse_hostport(relay.smarthost)
+        except ValueError as e:
+            raise ConfigError("relay.smarthost", str(e)) from None
+    if (relay.smarthost_user is None) != (relay.smarthost_password is None):
+        raise ConfigError("relay.smarthost_user", "give smarthost_user and _password, or neither")
+    if relay.smarthost_user is not None and relay.smarthost is None:
+        raise ConfigError("relay.smarthost_user", "needs a smarthost")
+    for i, entry in enumerate(relay.transports):
+        try:
+            parse_transport(entry)
+        except ValueError as e:
+            raise ConfigError(f"relay.transports[{i}]", str(e)) from None
+    for i, domain in enumerate(relay.tls_required_domains):
+        try:
+            normalise_domain(domain)
+        except ValueError as e:
+            raise ConfigError(f"relay.tls_required_domains[{i}]", str(e)) from None
+    for i, server in enumerate(relay.nameservers):
+        try:
+            ipaddress.ip_address(server)
+        except ValueError as e:
+            raise ConfigError(f"relay.nameservers[{i}]", str(e)) from None
+    for name in ("first_retry", "max_retry", "lifetime", "bounce_lifetime", "scan_interval",
+                 "control_interval"):  # fmt: skip
+        if getattr(relay, name) <= 0:
+            raise ConfigError(f"relay.{name}", "must be greater than 0")
+    if relay.max_retry < relay.first_retry:
+        raise ConfigError("relay.max_retry", "must not be smaller than first_retry")
+    for name in ("delay_warning", "connection_cache_time"):
+        if getattr(relay, name) < 0:
+            raise ConfigError(f"relay.{name}", "must not be negative")
+    for name in ("dns_port", "smtp_port"):
+        if not 0 < getattr(relay, name) < 65536:
+            raise ConfigError(f"relay.{name}", "must be a port number")
+    for name in ("max_connections", "max_connections_per_destination"):
+        if getattr(relay, name) < 1:
+            raise ConfigError(f"relay.{name}", "must be at least 1")
+
+
 def _check_pop3(pop3: POP3Config) -> None:
     if pop3.max_line_length < 255:
         raise ConfigError("pop3.max_line_length", "must be at least 255 (RFC 2449 4)")
@@ -329,6 +472,23 @@ def _check_pop3(pop3: POP3Config) -> None:
                  "max_client_login_failures"):  # fmt: skip
         if getattr(pop3, name) < 1:
             raise ConfigError(f"pop3.{name}", "must be at least 1")
+
+
+def _check_imap(imap: IMAPConfig) -> None:
+    if imap.max_line_length < 1024:
+        raise ConfigError("imap.max_line_length", "must be at least 1024")
+    if imap.max_literal_size < 1024:
+        raise ConfigError("imap.max_literal_size", "must be at least 1024")
+    if imap.idle_timeout < 1800:
+        raise ConfigError("imap.idle_timeout", "must be at least 1800 (RFC 3501 5.4)")
+    if imap.login_failure_window <= 0:
+        raise ConfigError("imap.login_failure_window", "must be greater than 0")
+    if imap.login_failure_delay < 0:
+        raise ConfigError("imap.login_failure_delay", "must not be negative")
+    for name in ("max_errors", "max_connections_per_client", "max_login_failures",
+                 "max_client_login_failures"):  # fmt: skip
+        if getattr(imap, name) < 1:
+            raise ConfigError(f"imap.{name}", "must be at least 1")
 
 
 def _check_listeners(listeners: Listeners) -> None:

@@ -136,7 +136,8 @@ class IMailbox(Interface):
     def status() -> Deferred[MailboxStatus]:
         """
         Return current counters: messages, UIDVALIDITY, UIDNEXT (greater than every UID ever given
-        in this folder), unseen (messages without \\Seen) and HIGHESTMODSEQ.
+        in this folder), unseen (messages without \\Seen), HIGHESTMODSEQ, and recent: how many
+        messages no L{claim_recent} has returned yet (a peek that claims nothing).
 
         Cheap: must not read message contents.
         """

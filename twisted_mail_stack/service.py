@@ -60,8 +60,10 @@ LISTENER_KINDS: tuple[ListenerKind, ...] = (
     ),
     ListenerKind("pop3", "POP3", False, "twisted_mail_stack.pop3.server:build_pop3"),
     ListenerKind("pop3s", "POP3, implicit TLS", True, "twisted_mail_stack.pop3.server:build_pop3s"),
-    ListenerKind("imap", "IMAP4", False),
-    ListenerKind("imaps", "IMAP4, implicit TLS", True),
+    ListenerKind("imap", "IMAP4", False, "twisted_mail_stack.imap4.server:build_imap"),
+    ListenerKind(
+        "imaps", "IMAP4, implicit TLS", True, "twisted_mail_stack.imap4.server:build_imaps"
+    ),
 )
 
 
@@ -143,6 +145,8 @@ class MailStack(MultiService):
         self.ports: dict[str, list[IListeningPort]] = {}
         self.store: IMailStore | None = None
         self.queue: IDeliveryQueue | None = None
+        #: The outbound relay (L{twisted_mail_stack.relay.wiring.Relay}), once started.
+        self.relay: Any = None
         #: SMTP policy hooks (L{ISMTPPolicy}) every SMTP listener consults; set before starting.
         self.smtp_policies: list[ISMTPPolicy] = []
         self.userdb: UserDB | None = None
@@ -191,6 +195,7 @@ class MailStack(MultiService):
 
         self.queue = DeliveryQueue(str(data / "queue"), self.reactor)
         await self._ensure_accounts()
+        self._start_relay()
         self.portal = build_portal(self.store, self.userdb, self.directory, reactor=self.reactor)
         if self.demo_password is not None:
             _log.info(
@@ -208,6 +213,19 @@ class MailStack(MultiService):
             data=os.path.abspath(data),
             backend=config.store.backend.value,
         )
+
+    def _start_relay(self) -> None:
+        """Start delivering the queue (entries left by a previous run first)."""
+        from .relay.queue import DeliveryQueue
+        from .relay.wiring import Relay
+
+        assert isinstance(self.queue, DeliveryQueue) and self.store and self.directory
+        relay = Relay(self.config, self.queue, self.store, self.directory, self.reactor)
+        try:
+            relay.start()
+        except RuntimeError as e:
+            raise ConfigError("data_dir", str(e)) from None
+        self.relay = relay
 
     async def _ensure_accounts(self) -> None:
         """Give every user of the password file an account in the store."""
@@ -257,5 +275,8 @@ class MailStack(MultiService):
         ports = [port for group in self.ports.values() for port in group]
         self.ports = {}
         await DeferredList([maybeDeferred(port.stopListening) for port in ports])
+        if self.relay is not None:
+            relay, self.relay = self.relay, None
+            await relay.stop()
         if self.store is not None:
             await self.store.close()

@@ -13,7 +13,7 @@ from typing import Protocol
 
 from twisted.internet import tcp
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IConsumer, IPushProducer, ITransport
+from twisted.internet.interfaces import IConsumer, IPushProducer, ITCPTransport, ITransport
 from zope.interface import implementer
 
 from .crlf import CRLFNormaliser
@@ -69,6 +69,19 @@ def send_now(transport: ITransport, data: bytes) -> None:
                 return
             data = data[sent:]
     transport.write(data)
+
+
+def set_nodelay(transport: object) -> None:
+    """
+    Turn Nagle's algorithm off on the TCP connection under C{transport}. Replies are written
+    whole; Nagle would only hold them back (and, with the client's delayed ACK, stall each one
+    ~40 ms). Under implicit TLS the TCP transport is one level down.
+    """
+    while transport is not None:
+        if ITCPTransport.providedBy(transport):
+            transport.setTcpNoDelay(True)  # type: ignore[attr-defined]
+            return
+        transport = getattr(transport, "transport", None)
 
 
 class TransferStopped(Exception):

@@ -182,6 +182,8 @@ class MailboxStatus:
     messages: int
     unseen: int
     highestmodseq: int
+    #: Messages that no C{claim_recent} has returned yet (RFC 3501 2.3.2): always the newest UIDs.
+    recent: int = 0
 
 
 @frozen

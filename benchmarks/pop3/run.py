@@ -4,10 +4,12 @@ POP3 retrieval benchmark: twisted-mail-stack beside Dovecot's POP3 server and st
 in the same run, on copies of the same Maildir. Prints figures; asserts nothing.
 
 Each server gets N generated messages of SIZE bytes (LF line ends, as fill_maildir.py writes
-them) per user; a warm-up session per user lets each server index its Maildir. Then the load tool
-logs in, sends UIDL and RETRs every message over 1 and 4 sessions (4 users for the servers that
-lock the maildrop, one user for `twistd mail`, which has a single one). Finally a client reads a
-50 MB message slowly while the resident memory of the process serving it is sampled.
+them) per user; all servers run side by side, and a warm-up session per user lets each index its
+Maildir. Then, in each repetition, the load tool logs in, sends UIDL and RETRs every message
+over 1 and then 4 sessions (4 users for the servers that lock the maildrop, one user for
+`twistd mail`, which has a single one), the servers taking turns run by run so that the runs
+compared were measured close together. Finally a client reads a 50 MB message slowly while the
+resident memory of the process serving it is sampled.
 
   sudo python3 benchmarks/pop3/run.py [--count 10000] [--size 4096] [--reps 3]
 
@@ -207,6 +209,8 @@ service pop3-login {{
         pidfile, deadline = d / "run" / "master.pid", time.monotonic() + self.a.start_timeout
         while not pidfile.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
+        if not pidfile.exists():
+            raise SystemExit(f"dovecot wrote no {pidfile} in {self.a.start_timeout} s; see {d}")
         self.pid = int(pidfile.read_text())
 
     def maildir(self, i: int) -> Path:
@@ -315,32 +319,54 @@ def slow_big_retr(a: argparse.Namespace, server: Ours | Dovecot) -> dict:
             "rss_peak_MB": round(peak / 1024, 1)}  # fmt: skip
 
 
-def run_server(a: argparse.Namespace, server: Server, template: Path, rep: int) -> list[dict]:
+def warm_up(a: argparse.Namespace, server: Server) -> None:
+    """Log in once per maildrop, so that each server indexes its Maildir before it is timed."""
+    for i in range(1, (1 if isinstance(server, TwistdMail) else USERS) + 1):
+        sh(sys.executable, str(HERE / "pop3_retr_load.py"), "--port", str(server.port),
+           "--user", server.user.format(i=i), "--password", PASSWORD, "--max-seconds", "0",
+           "--timeout", str(a.reply_timeout), timeout=2 * a.reply_timeout + 30)  # fmt: skip
+
+
+def run_all(a: argparse.Namespace, servers: list[Server], template: Path) -> list[dict]:
+    """
+    Start every server once, then take turns run by run (1 session on each, then 4 on each),
+    so that the figures compared within a repetition were measured seconds apart: the machine
+    may be shared, and its load drifts over minutes.
+    """
     results: list[dict] = []
+    started: list[Server] = []
+    rss_start: dict[str, int] = {}
     try:
-        server.start(template)
-        rss_start = rss_kb(server.session_pid()) if isinstance(server, Ours) else 0
-        # warm-up: log in once per maildrop so that each server indexes its Maildir
-        for i in range(1, (1 if isinstance(server, TwistdMail) else USERS) + 1):
-            sh(sys.executable, str(HERE / "pop3_retr_load.py"), "--port", str(server.port),
-               "--user", server.user.format(i=i), "--password", PASSWORD, "--max-seconds", "0",
-               "--timeout", str(a.reply_timeout), timeout=2 * a.reply_timeout + 30)  # fmt: skip
-        for conc in (1, 4):
-            r = load(a, server, conc, a.max_seconds)
-            r["rep"] = rep
-            results.append(r)
-            print(json.dumps(r), flush=True)
-        if isinstance(server, Ours):
-            mem = {"label": server.name, "rep": rep, "rss_start_MB": round(rss_start / 1024, 1),
-                   "rss_after_load_MB": round(rss_kb(server.session_pid()) / 1024, 1)}  # fmt: skip
-            print(json.dumps(mem), flush=True)
-            results.append(mem)
-        if isinstance(server, Ours | Dovecot) and rep == 0 and a.big_mb > 0:
-            big = slow_big_retr(a, server)
-            print(json.dumps(big), flush=True)
-            results.append(big)
+        for server in servers:
+            shutil.rmtree(server.dir, ignore_errors=True)
+            started.append(server)
+            server.start(template)
+            if isinstance(server, Ours):
+                rss_start[server.name] = rss_kb(server.session_pid())
+            warm_up(a, server)
+        for rep in range(a.reps):
+            for conc in (1, 4):
+                for server in servers:
+                    cap = a.twistd_max_seconds if isinstance(server, TwistdMail) else a.max_seconds
+                    r = load(a, server, conc, cap)
+                    r["rep"] = rep
+                    results.append(r)
+                    print(json.dumps(r), flush=True)
+        for server in servers:
+            if isinstance(server, Ours):
+                mem = {"label": server.name, "rep": f"0-{a.reps - 1}",
+                       "rss_start_MB": round(rss_start[server.name] / 1024, 1),
+                       "rss_after_load_MB": round(rss_kb(server.session_pid()) / 1024, 1)}  # fmt: skip
+                print(json.dumps(mem), flush=True)
+                results.append(mem)
+        for server in servers:
+            if isinstance(server, Ours | Dovecot) and a.big_mb > 0:
+                big = slow_big_retr(a, server)
+                print(json.dumps(big), flush=True)
+                results.append(big)
     finally:
-        server.stop()
+        for server in reversed(started):
+            server.stop()
     return results
 
 
@@ -379,17 +405,12 @@ def main() -> None:
     sh(sys.executable, str(a.bench / "load" / "fill_maildir.py"), str(template), "--count",
        str(a.count), "--size", str(a.size), timeout=600)  # fmt: skip
     kinds: dict[str, type[Server]] = {"ours": Ours, "dovecot": Dovecot, "twistd": TwistdMail}
-    results: list[dict] = []
-    for rep in range(a.reps):
-        for key in a.only or list(kinds):
-            server = kinds[key](a)
-            shutil.rmtree(server.dir, ignore_errors=True)
-            if isinstance(server, TwistdMail):
-                b = argparse.Namespace(**vars(a))
-                b.max_seconds = a.twistd_max_seconds
-                results += run_server(b, server, template, rep)
-            else:
-                results += run_server(a, server, template, rep)
+    if shutil.which("dovecot") is None and "dovecot" in (a.only or kinds):
+        print("dovecot not found (apt-get install dovecot-pop3d): measured without it", flush=True)
+        kinds.pop("dovecot")
+        a.only = [k for k in a.only or kinds if k in kinds]
+    servers = [kinds[key](a) for key in a.only or list(kinds)]
+    results = run_all(a, servers, template)
     summarize(results, a)
 
 

@@ -90,3 +90,19 @@ def drop(folder: str, data: bytes, name: str, sub: str = "new") -> str:
     path = os.path.join(folder, sub, name)
     os.rename(tmp, path)
     return path
+
+
+class MaildirSubscriptionTests(MaildirCase):
+    async def test_delete_keeps_the_subscription(self) -> None:
+        # RFC 3501 6.3.6: the server MUST NOT unilaterally remove a subscription (imaptest
+        # "listext" lists it after DELETE as \Subscribed \NonExistent).
+        store = self.make_store()
+        await store.create_account(ALICE)
+        account = await store.open_account(ALICE)
+        self.addCleanup(account.close)
+        await account.create_mailbox("Gone")
+        await account.set_subscribed("Gone", True)
+        await account.delete_mailbox("Gone")
+        infos = {i.name: i for i in await account.list_mailboxes()}
+        self.assertTrue(infos["Gone"].subscribed)
+        self.assertFalse(infos["Gone"].selectable)

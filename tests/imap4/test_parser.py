@@ -16,6 +16,7 @@ from twisted_mail_stack.imap4._parser import (
     parse_done,
     parse_sasl_response,
 )
+from twisted_mail_stack.imap4._reader import UNDECODABLE
 from twisted_mail_stack.imap4._search import All, FlagKey, SequenceKey
 from twisted_mail_stack.imap4._sequence import STAR, SequenceSet
 from twisted_mail_stack.values import Flag, SpecialUse, StoreMode
@@ -54,6 +55,10 @@ CASES: list[tuple[bytes, c.Command]] = [
     (b"t SELECT Entw&APw-rfe", c.Select("Entwürfe")),
     (b"t SELECT &-x", c.Select("&x")),
     (b"t SELECT inbox (CONDSTORE)", c.Select("INBOX", condstore=True)),  # RFC 7162 3.1.8
+    # Not modified UTF-7, yet an astring (not BAD): a name no backend accepts (imaptest "atoms").
+    (b"t SELECT &Jjo", c.Select(UNDECODABLE + "&Jjo")),  # unterminated
+    (b"t SELECT &AGE-", c.Select(UNDECODABLE + "&AGE-")),  # "a" must not be base64-encoded
+    (b't LIST "" &\'+,-%', c.List("", (UNDECODABLE + "&'+,-%",))),
     (b"t EXAMINE a/b", c.Examine("a/b")),
     (b"t EXAMINE a (condstore)", c.Examine("a", condstore=True)),
     (b"t CREATE Foo", c.Create("Foo")),
@@ -162,8 +167,6 @@ BAD: list[bytes] = [
     b"t SELECT",
     b"t SELECT a(b",
     b"t SELECT a (FOO)",
-    b"t SELECT &Jjo",  # unterminated modified UTF-7
-    b"t SELECT &AGE-",  # "a" must not be base64-encoded
     b't SELECT "\xc3\xa9"',  # 8-bit mailbox name
     b"t SELECT {2}\r\n\xff\xfe",
     b"t CREATE x (USE \\Sent)",
@@ -171,6 +174,7 @@ BAD: list[bytes] = [
     b"t LIST",
     b'\x74 LIST ""',
     b'\x74 LIST (RECURSIVEMATCH) "" %',  # RFC 5258 3
+    b'\x74 LIST (RECURSIVEMATCH REMOTE) "" %',  # RFC 5258 3: REMOTE is no base option
     b'\x74 LIST (BOGUS) "" %',
     b'\x74 LIST "" % RETURN (BOGUS)',
     b'\x74 LIST "" % RETURN',

@@ -36,6 +36,10 @@ class SMTPServerCase(unittest.TestCase):
                 "listeners.imap": [],
                 "listeners.imaps": [],
                 "smtp.auth_failure_delay": 0.1,
+                # The relay asks only loopback, where nothing answers on port 9: queued remote
+                # mail stays queued (a temporary DNS failure), and no packet leaves the host.
+                "relay.nameservers": ["127.0.0.1"],
+                "relay.dns_port": 9,
                 **self.overrides,
             }
         )

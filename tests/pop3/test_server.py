@@ -301,6 +301,24 @@ class MaildropTests(unittest.TestCase):
         s.cmd("RETR 2")
         self.assertIn(2, s.protocol._drop.sizes)
 
+    def test_sizes_learnt_by_retr_serve_later_sessions(self) -> None:
+        s = self.world.connect()
+        s.login()
+        s.cmd("RETR 2")
+        s.drop()  # learnt sizes outlive even a dropped session
+        later = self.world.connect()
+        later.login()
+        mailbox = later.protocol._mailbox
+        opened: list[int] = []
+        self.patch(mailbox, "open_content", lambda uid: opened.append(uid) or fail(StorageError()))
+        size = len(MESSAGE) + 4
+        self.assertEqual(later.cmd("LIST 2"), b"+OK 2 %d\r\n" % size)
+        self.assertEqual(opened, [])  # from the factory's cache, not by reading the message
+        self.assertEqual(
+            later.cmd("LIST 1"), b"-ERR [SYS/TEMP] the mail store failed; try again later\r\n"
+        )
+        self.assertEqual(opened, [self.uids[0]])
+
     def test_pipelined_commands_answer_in_order(self) -> None:
         s = self.world.connect()
         s.cmd(f"USER {USER}")

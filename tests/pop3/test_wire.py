@@ -14,6 +14,7 @@ from twisted_mail_stack.pop3._wire import (
     CommandError,
     MessageEncoder,
     challenge,
+    encode_whole,
     err,
     multiline,
     ok,
@@ -145,3 +146,18 @@ def test_normaliser_counts_what_it_emits(message: bytes, cuts: list[int]) -> Non
     data = b"".join(out)
     assert normaliser.count == len(data)
     assert data == reference(message)
+
+
+@given(messages)
+def test_whole_message_encoding_matches_the_streaming_encoder(message: bytes) -> None:
+    wire, encoder = encode(message)
+    assert encode_whole(message) == (wire, encoder.size)
+
+
+def test_whole_message_encoding_paths() -> None:
+    # bare LF (the common Maildir case), CRLF already, and mixed line ends
+    assert encode_whole(b"a\n.b\nc") == (b"a\r\n..b\r\nc\r\n.\r\n", 10)
+    assert encode_whole(b".a\r\nb\r\n") == (b"..a\r\nb\r\n.\r\n", 7)
+    assert encode_whole(b"a\r\nb") == (b"a\r\nb\r\n.\r\n", 6)
+    assert encode_whole(b"a\rb\n.\r") == (b"a\rb\r\n..\r\n.\r\n", 8)
+    assert encode_whole(b"") == (b".\r\n", 0)

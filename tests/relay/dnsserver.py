@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.internet import defer
+from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import IListeningPort
 from twisted.names import common, dns, server
 
@@ -78,11 +79,20 @@ class DNSServer:
 
     def __init__(self, reactor: Any, zone: Zone) -> None:
         factory = _Factory(authorities=[zone])
-        self.udp: IListeningPort = reactor.listenUDP(
-            0, dns.DNSDatagramProtocol(factory), interface="127.0.0.1"
-        )
-        self.port: int = self.udp.getHost().port
-        self.tcp: IListeningPort = reactor.listenTCP(self.port, factory, interface="127.0.0.1")
+        # A free TCP port, then UDP on the same number: that one may be taken (by another
+        # test's socket), so try a few ports rather than fail.
+        for attempt in range(20):
+            self.tcp: IListeningPort = reactor.listenTCP(0, factory, interface="127.0.0.1")
+            self.port: int = self.tcp.getHost().port
+            try:
+                self.udp: IListeningPort = reactor.listenUDP(
+                    self.port, dns.DNSDatagramProtocol(factory), interface="127.0.0.1"
+                )
+                break
+            except CannotListenError:
+                self.tcp.stopListening()
+                if attempt == 19:
+                    raise
 
     def stop(self) -> defer.Deferred[Any]:
         return defer.gatherResults(

@@ -57,6 +57,7 @@ class RemoteMX:
         domains: tuple[str, ...] = ("remote.test",),
         interface: str = "127.0.0.1",
         port: int = 0,
+        policies: list[SMTPPolicy] | None = None,
     ) -> None:
         self.store = MemoryMailStore()
         userdb = UserDB(None)
@@ -72,7 +73,7 @@ class RemoteMX:
             spool_dir=tempfile.mkdtemp(prefix="relay-mx-spool-"),
             reactor=reactor,
             tls_options=tls_options,
-            policies=[ScriptedPolicy()],
+            policies=[ScriptedPolicy()] if policies is None else policies,
         )
         self.port = reactor.listenTCP(port, self.factory, interface=interface)
         self.address = self.port.getHost()

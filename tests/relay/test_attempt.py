@@ -141,3 +141,27 @@ class AttemptTests(unittest.TestCase):
         [r] = state.recipients
         self.assertEqual((r.state, r.status, r.diagnostic_type), (PENDING, "4.4.1", "x-local"))
         self.assertIn("mx2.hosts.test[127.0.0.3]", r.reply or "")
+
+    async def test_progress_after_each_domain_but_the_last(self) -> None:
+        rcpts = ["bob@preferred.test", "carol@implicit.test", "bob@fallback.test"]
+        envelope = Envelope("alice@example.org", tuple(EnvelopeRecipient(r) for r in rcpts))
+        saved: list[list[str]] = []
+
+        async def progress(state: EntryState) -> None:
+            saved.append([r.state for r in state.recipients])
+
+        final = await attempt(
+            envelope,
+            BytesSource(BODY),
+            EntryState.initial(envelope),
+            resolver=self.resolver,
+            send=self.send,
+            now=NOW,
+            progress=progress,
+        )
+        # What a crash after each domain would find saved: that domain (and those before) done.
+        self.assertEqual(
+            saved,
+            [[DELIVERED, PENDING, PENDING], [DELIVERED, DELIVERED, PENDING]],
+        )
+        self.assertEqual([r.state for r in final.recipients], [DELIVERED] * 3)

@@ -256,3 +256,36 @@ class FakeTransportTests(unittest.TestCase):
         t.producer.stopProducing()  # what a TCP transport does when the connection drops
         client.connectionLost()
         self.assertEqual(self.failureResultOf(sent, SessionError).value.stage, "DATA")
+
+    def test_auth_plain_after_starttls(self) -> None:
+        client, t, _ = self.connect(tls_options="opts", auth=("me@example.org", "pw"))
+        started = Deferred.fromCoroutine(client.start())
+        client.dataReceived(b"220 hi\r\n")
+        self.assertEqual(
+            self.exchange(client, t, b"250-relay\r\n250-AUTH PLAIN\r\n250 STARTTLS\r\n"),
+            b"STARTTLS\r\n",  # credentials never go out before TLS
+        )
+        self.assertEqual(self.exchange(client, t, b"220 go\r\n"), b"EHLO relay.example.org\r\n")
+        out = self.exchange(client, t, b"250-relay\r\n250 AUTH LOGIN PLAIN\r\n")
+        self.assertEqual(out, b"AUTH PLAIN AG1lQGV4YW1wbGUub3JnAHB3\r\n")  # \0me@example.org\0pw
+        self.assertNoResult(started)
+        client.dataReceived(b"235 2.7.0 ok\r\n")
+        self.successResultOf(started)
+
+    def test_auth_refused_or_impossible(self) -> None:
+        client, t, _ = self.connect(tls_options="opts", auth=("me", "pw"))
+        started = Deferred.fromCoroutine(client.start())
+        client.dataReceived(b"220 hi\r\n250-relay\r\n250 AUTH PLAIN\r\n")
+        failure = self.failureResultOf(started, SessionError)  # no STARTTLS offered
+        self.assertEqual(failure.value.stage, "STARTTLS")
+        self.assertNotIn(b"AUTH", t.value())
+        client, t, _ = self.connect(tls_options="opts", auth=("me", "pw"))
+        started = Deferred.fromCoroutine(client.start())
+        client.dataReceived(b"220 hi\r\n250-relay\r\n250 STARTTLS\r\n")
+        client.dataReceived(b"220 go\r\n")
+        client.dataReceived(b"250-relay\r\n250 AUTH PLAIN\r\n")
+        client.dataReceived(b"535 5.7.8 bad credentials\r\n")
+        failure = self.failureResultOf(started, SessionError)
+        self.assertEqual(failure.value.stage, "AUTH")
+        assert failure.value.reply is not None
+        self.assertEqual(failure.value.reply.code, 535)

@@ -231,8 +231,14 @@ class MemoryMailbox:
     def status(self) -> MailboxStatus:
         folder = self._live()
         unseen = sum(Flag.SEEN not in m.info.flags for m in folder.messages.values())
+        recent = sum(uid > folder.recent_mark for uid in folder.messages)
         return MailboxStatus(
-            folder.uidvalidity, folder.uidnext, len(folder.messages), unseen, folder.highestmodseq
+            folder.uidvalidity,
+            folder.uidnext,
+            len(folder.messages),
+            unseen,
+            folder.highestmodseq,
+            recent,
         )
 
     @_deferred

@@ -248,8 +248,9 @@ def _list(reader: Reader) -> c.List:
         selection = set(_paren_atoms(reader))
         if not selection <= _SELECT_OPTIONS:
             raise Syntax("unknown LIST selection option")
-        if selection == {"RECURSIVEMATCH"}:
-            raise Syntax("RECURSIVEMATCH needs another selection option")  # RFC 5258 3
+        if "RECURSIVEMATCH" in selection and not selection - {"RECURSIVEMATCH", "REMOTE"}:
+            # RFC 5258 3: not alone, nor with REMOTE only (REMOTE is not a base option).
+            raise Syntax("RECURSIVEMATCH needs another selection option")
         reader.sp()
     reference = reader.mailbox()
     reader.sp()

@@ -41,6 +41,10 @@ MAX_NUMBER = 2**32 - 1
 MAX_MODSEQ = 2**63 - 1
 
 
+#: Prefix of a name that is not valid modified UTF-7 (see L{decode_mailbox}).
+UNDECODABLE = "\x00"
+
+
 def decode_mailbox(raw: bytes) -> str:
     """A mailbox name from the wire: modified UTF-7 (RFC 3501 5.1.3), INBOX case-insensitive."""
     try:
@@ -51,8 +55,11 @@ def decode_mailbox(raw: bytes) -> str:
         return INBOX
     try:
         return decode_mutf7(text)
-    except ValueError as e:
-        raise Syntax(f"mailbox name is not valid modified UTF-7: {e}") from None
+    except ValueError:
+        # Still a well-formed astring: the command is not BAD, but no mailbox has this name.
+        # The NUL makes every backend refuse it (interfaces: control characters are invalid),
+        # so SELECT or CREATE get NO and a LIST pattern matches nothing (as Dovecot answers).
+        return UNDECODABLE + text
 
 
 class Reader:

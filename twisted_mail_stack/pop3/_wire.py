@@ -16,6 +16,7 @@ __all__ = [
     "Command",
     "CommandError",
     "MessageEncoder",
+    "encode_whole",
     "parse_command",
     "parse_number",
     "ok",
@@ -212,3 +213,28 @@ class MessageEncoder:
             data = b"." + data
         self._line_start = data.endswith(b"\n")
         return data
+
+
+def encode_whole(message: bytes) -> tuple[bytes, int]:
+    """
+    A whole stored message as a multi-line response body (what L{MessageEncoder} gives, the
+    terminator included) and its canonical size, in a few passes over the bytes: a message
+    without CR (bare-LF storage) or already in CRLF form needs no line-by-line work.
+    """
+    if b"\r" not in message:
+        data = message.replace(b"\n", b"\r\n")
+        if data and not data.endswith(b"\n"):
+            data += CRLF
+    elif message.count(b"\n") == message.count(b"\r\n") == message.count(b"\r"):
+        data = message if not message or message.endswith(b"\n") else message + CRLF
+    else:
+        encoder = MessageEncoder()
+        body = encoder.feed(message) + encoder.end()
+        assert encoder.size is not None
+        return body, encoder.size
+    size = len(data)
+    if b"\n." in data:
+        data = data.replace(b"\n.", b"\n..")  # RFC 1939 3: byte-stuff lines starting with "."
+    if data.startswith(b"."):
+        data = b"." + data
+    return data + TERMINATOR, size

@@ -40,6 +40,10 @@ class Maildrop:
             return self._messages[number - 1]
         return None
 
+    def uid(self, number: int) -> int:
+        """The UID of message C{number}, deleted or not."""
+        return self._messages[number - 1].uid
+
     def live(self) -> Iterator[tuple[int, MessageInfo]]:
         """Every message not marked deleted, with its number, in order."""
         for number, info in enumerate(self._messages, 1):

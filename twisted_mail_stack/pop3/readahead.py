@@ -2,7 +2,8 @@
 Read-ahead of small messages: POP3 clients fetch messages in order, so while one goes out the
 next ones are loaded, and the store's latency (thread hops, disk) leaves the RETR round trip.
 A mailbox that provides L{IMessageReader} is read in batches (one trip to the store for many
-messages); any other is read one message at a time through L{IMailbox.open_content}.
+messages); any other is read one message at a time through L{IMailbox.open_content}. Each
+message is encoded into its whole RETR response when it arrives, so a RETR only sends bytes.
 """
 
 from __future__ import annotations
@@ -16,36 +17,47 @@ from twisted.python.failure import Failure
 
 from ..interfaces import IMailbox, IMessageReader
 from ..streaming import CHUNK_SIZE
+from ._wire import encode_whole
 from .maildrop import Maildrop
 
 __all__ = ["Load", "ReadAhead"]
 
 
 class Load:
-    """One message being loaded: C{data} is its bytes once C{done} (None if the load failed)."""
+    """
+    One message being loaded. Once C{done}, C{response} is its whole RETR response (status
+    line, dot-stuffed CRLF body, terminator) and C{octets} its canonical size; C{response} is
+    None if the load failed.
+    """
 
-    __slots__ = ("uid", "size", "data", "done", "_waiting")
+    __slots__ = ("uid", "size", "response", "octets", "done", "_waiting")
 
     def __init__(self, uid: int, size: int) -> None:
         self.uid = uid
-        self.size = size
-        self.data: bytes | None = None
+        self.size = size  # as stored: what the read-ahead budget counts
+        self.response: bytes | None = None
+        self.octets = 0
         self.done = False
         self._waiting: list[Deferred[bytes | None]] = []
 
     def wait(self) -> Deferred[bytes | None]:
-        """Fires with C{data} once the load is done."""
+        """Fires with C{response} once the load is done."""
         if self.done:
-            return succeed(self.data)
+            return succeed(self.response)
         d: Deferred[bytes | None] = Deferred()
         self._waiting.append(d)
         return d
 
     def finish(self, data: bytes | None) -> None:
-        self.data, self.done = data, True
+        """The message's stored bytes arrived (None: the load failed); encode them."""
+        if data is not None:
+            body, self.octets = encode_whole(data)
+            # RFC 1939 7 (RETR): the status line and the body go out in one write.
+            self.response = b"+OK %d octets\r\n" % self.octets + body
+        self.done = True
         waiting, self._waiting = self._waiting, []
         for d in waiting:
-            d.callback(data)
+            d.callback(self.response)
 
 
 class ReadAhead:

@@ -17,7 +17,7 @@ from twisted.cred.credentials import UsernamePassword
 from twisted.cred.error import LoginFailed
 from twisted.cred.portal import Portal
 from twisted.internet.defer import CancelledError, Deferred, FirstError, gatherResults
-from twisted.internet.interfaces import IAddress, IDelayedCall, IReactorTime, ITCPTransport
+from twisted.internet.interfaces import IAddress, IDelayedCall, IReactorTime
 from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.task import deferLater
 from twisted.logger import Logger
@@ -29,13 +29,21 @@ from ..clientlimits import ClientLimits, client_key
 from ..config import POP3Config
 from ..errors import MailboxError, MailboxInUse, NoSuchMessage, SASLError
 from ..interfaces import IAccount, IMailbox, IMaildropLock
-from ..streaming import SizeCache, TransferStopped, canonical_size, send_now, stream_content
+from ..streaming import (
+    SizeCache,
+    TransferStopped,
+    canonical_size,
+    send_now,
+    set_nodelay,
+    stream_content,
+)
 from ..tls import TLSSettings
 from ..values import INBOX, MessageInfo
 from ._wire import (
     AUTH,
     IN_USE,
     SYS_TEMP,
+    TERMINATOR,
     CommandError,
     MessageEncoder,
     challenge,
@@ -140,16 +148,6 @@ def _build(stack: MailStack, implicit_tls: bool) -> POP3Factory:
     )
 
 
-def _set_nodelay(transport: object) -> None:
-    # Replies are written whole; Nagle would only hold them back (and, with the client's
-    # delayed ACK, stall each one ~40 ms). Under implicit TLS the TCP transport is one level down.
-    while transport is not None:
-        if ITCPTransport.providedBy(transport):
-            transport.setTcpNoDelay(True)  # type: ignore[attr-defined]
-            return
-        transport = getattr(transport, "transport", None)
-
-
 class POP3Server(Protocol):
     """One POP3 session."""
 
@@ -192,7 +190,7 @@ class POP3Server(Protocol):
             self._close()
             return
         self._counted = True
-        _set_nodelay(self._transport)
+        set_nodelay(self._transport)
         self._idle = self.factory.clock.callLater(self._config.idle_timeout, self._timed_out)
         self._send(ok(f"{self.factory.hostname} POP3 server ready"))
 
@@ -262,6 +260,9 @@ class POP3Server(Protocol):
         if self._sasl is not None:
             mechanism, self._sasl = self._sasl, None
             self._run(self._sasl_step(mechanism, line))
+            return
+        if line[:5] == b"RETR " and self.state is State.TRANSACTION and line[5:].isdigit():
+            self._retr(line[5:])  # the bulk of a download: skip the general parser
             return
         try:
             command = parse_command(line)
@@ -333,6 +334,8 @@ class POP3Server(Protocol):
         """Give the maildrop back: release the lock, close the folder, log out. Idempotent."""
         if self._readahead is not None:
             self._readahead.clear()
+        if self._maildrop is not None and self._mailbox is not None:
+            self._remember_sizes(self._maildrop)
         lock, self._lock = self._lock, None
         mailbox, self._mailbox = self._mailbox, None
         logout, self._logout = self._logout, None
@@ -500,24 +503,29 @@ class POP3Server(Protocol):
             number = parse_number(arg)
             self._send(b"+OK %d %s\r\n" % (number, drop.unique_id(drop.get(number))))
             return
-        listing = [b"%d %s" % (n, drop.unique_id(info)) for n, info in drop.live()]
-        self._send(multiline(ok("unique-id listing follows"), listing))
+        # Built in one pass: a unique-id line starts with a digit, so nothing needs stuffing.
+        body = b"".join([b"%d %s\r\n" % (n, drop.unique_id(info)) for n, info in drop.live()])
+        self._send(ok("unique-id listing follows") + body + TERMINATOR)
 
     def _retr(self, arg: bytes) -> None:
         """RETR; a message already read ahead goes out at once, without a coroutine."""
-        assert self._readahead is not None
+        readahead = self._readahead
+        assert readahead is not None
         try:
             number = parse_number(arg)
             info = self._drop.get(number)
         except CommandError as e:
             self._error(e)
             return
-        load = self._readahead.take(number)
-        self._readahead.advance(number)
-        if load is not None and load.done and load.data is not None:
-            self._send_whole(number, info, load.data)
-        else:
-            self._run(self._send_message(number, info, None, load))
+        load = readahead.take(number)
+        if load is not None and load.response is not None:
+            self._send(load.response)
+            # The next loads start once the reply is out: the client is not kept waiting.
+            readahead.advance(number)
+            self._learn_size(number, load.octets)
+            return
+        readahead.advance(number)
+        self._run(self._send_message(number, info, None, load))
 
     async def _cmd_top(self, arg: bytes, lines: bytes) -> None:
         number = parse_number(arg)
@@ -555,6 +563,14 @@ class POP3Server(Protocol):
             self._release()
             self.state = State.CLOSED
             self._transport.loseConnection()
+
+    def _remember_sizes(self, drop: Maildrop) -> None:
+        """Put the sizes this session learnt into the factory's cache, for later sessions."""
+        assert self._account is not None and self._mailbox is not None
+        key = (self._account.user, self._mailbox.name, self._mailbox.uidvalidity)
+        put = self.factory.sizes.put
+        for number, size in drop.sizes.items():
+            put((*key, drop.uid(number)), size)
 
     def _size_key(self, info: MessageInfo) -> tuple[str, str, int, int]:
         assert self._account is not None and self._mailbox is not None
@@ -600,9 +616,10 @@ class POP3Server(Protocol):
         """RETR (C{lines} None) or TOP: stream the message with the status line in front."""
         assert self._mailbox is not None
         if load is not None:
-            data = await load.wait()
-            if data is not None:
-                self._send_whole(number, info, data)
+            response = await load.wait()
+            if response is not None:
+                self._send(response)
+                self._learn_size(number, load.octets)
                 return
         try:
             content = await self._mailbox.open_content(info.uid)
@@ -630,18 +647,9 @@ class POP3Server(Protocol):
             self.state = State.CLOSED
             self._transport.abortConnection()
             return
-        self._learn_size(number, info, encoder)
+        self._learn_size(number, encoder.size)
 
-    def _send_whole(self, number: int, info: MessageInfo, data: bytes) -> None:
-        """RETR of a message in memory: status line and body in one write."""
-        encoder = MessageEncoder()
-        body = encoder.feed(data) + encoder.end()
-        size = encoder.size
-        assert size is not None
-        self._send(b"+OK %d octets\r\n" % size + body)
-        self._learn_size(number, info, encoder)
-
-    def _learn_size(self, number: int, info: MessageInfo, encoder: MessageEncoder) -> None:
-        if encoder.size is not None and number not in self._drop.sizes:
-            self._drop.sizes[number] = encoder.size
-            self.factory.sizes.put(self._size_key(info), encoder.size)
+    def _learn_size(self, number: int, size: int | None) -> None:
+        # The factory's cache learns them when the session ends (L{_release}), off the RETRs.
+        if size is not None:
+            self._drop.sizes[number] = size

@@ -17,7 +17,7 @@ failure (refused connection, 4xx/5xx greeting, timeout, TLS) moves to the next a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from attrs import evolve
 from twisted.internet.defer import Deferred
@@ -58,22 +58,27 @@ async def attempt(
     now: float,
     is_local: Callable[[str], bool] = _no_local,
     deliver_local: LocalDeliver | None = None,
+    progress: Callable[[EntryState], Awaitable[None]] | None = None,
 ) -> EntryState:
     """
     Try every pending recipient once; return the updated state (C{failures} unchanged).
     Recipients in a domain for which C{is_local} is true never go out: C{deliver_local}
-    takes them (notices to local senders come this way).
+    takes them (notices to local senders come this way). C{progress} (to save the state) is
+    awaited after each domain that is not the last, so a crash later in the run does not
+    send again to the domains already done.
     """
     domains: dict[str, list[str]] = {}
     for r in state.pending:
         domains.setdefault(domain_of(r.address), []).append(r.address)
-    for domain, addresses in domains.items():
+    for n, (domain, addresses) in enumerate(domains.items(), 1):
         if deliver_local is not None and is_local(domain):
             state = await _attempt_local(source, state, addresses, deliver_local, now)
         else:
             state = await _attempt_domain(
                 envelope, source, state, domain, addresses, resolver, send, now
             )
+        if progress is not None and n < len(domains):
+            await progress(state)
     return state
 
 

@@ -8,10 +8,13 @@ again, then remove the entry when no recipient is pending or set a timer for the
 notice is sent only once its entry's saved state counts it (L{RelayManager._confirmed}). Entry
 ids must not contain C{N} (SMTP's are upper-case hex).
 Timers run on the injected clock; a scan of the spool every C{scan_interval} (and at start-up)
-picks up entries enqueued by SMTP or left by a previous process, so nothing is lost.
+picks up entries left by a previous process, so nothing is lost; an entry SMTP enqueues wakes
+the manager at once (L{DeliveryQueue.listeners}). Operator actions (L{operate}) wait for a run
+of their entry to end, and hold its next one back until they are done.
 
-Not here yet (issue 6): limits per destination, the operator commands, the wiring into the
-service (config, C{wake} after SMTP enqueues).
+One log line per recipient per attempt, like Postfix's: C{<id>: to=<rcpt>, relay=<host>,
+delay=<s>, dsn=<status>, status=sent|deferred|bounced (<reply>)}. Limits on connections are
+the C{send} callable's (L{limits}); the wiring from the config is L{wiring}.
 """
 
 from __future__ import annotations
@@ -35,9 +38,9 @@ from .attempt import LocalDeliver, Send, attempt
 from .dsn import RecipientReport, build_dsn
 from .queue import DeliveryQueue
 from .schedule import Expire, RetryPolicy, next_attempt
-from .state import FAILED, EntryState, RecipientState
+from .state import DELIVERED, FAILED, PENDING, EntryState, RecipientState
 
-__all__ = ["RelayManager"]
+__all__ = ["RelayManager", "operator_bounce"]
 
 T = TypeVar("T")
 _log = Logger()
@@ -94,6 +97,9 @@ class RelayManager(Service):
         self._again: set[str] = set()
         self._scans: list[Deferred[None]] = []
         self._scanner: LoopingCall | None = None
+        self._held: set[str] = set()
+        self._ops: list[Deferred[None]] = []
+        self._quiet: set[str] = set()  # notices we enqueue ourselves (woken once confirmed)
 
     # -- service -------------------------------------------------------------------
 
@@ -104,9 +110,12 @@ class RelayManager(Service):
         self._scanner.start(self.scan_interval, now=True).addErrback(
             lambda f: _log.failure("queue scan stopped", f)
         )
+        self.queue.listeners.append(self._enqueued)
 
     def stopService(self) -> Deferred[Any]:
         super().stopService()
+        if self._enqueued in self.queue.listeners:
+            self.queue.listeners.remove(self._enqueued)
         if self._scanner is not None and self._scanner.running:
             self._scanner.stop()
         for timer in self._timers.values():
@@ -115,11 +124,11 @@ class RelayManager(Service):
         return DeferredList(list(self._running.values()))
 
     def wait_idle(self) -> Deferred[None]:
-        """Fires once no entry is being tried (timers may still be set)."""
+        """Fires once no entry is being tried nor changed (timers may still be set)."""
 
         async def run() -> None:
-            while self._running or self._scans:
-                await DeferredList([*self._running.values(), *self._scans])
+            while self._running or self._scans or self._ops:
+                await DeferredList([*self._running.values(), *self._scans, *self._ops])
 
         return Deferred.fromCoroutine(run())
 
@@ -149,12 +158,20 @@ class RelayManager(Service):
             self.schedule(queue_id, state.next_attempt if state is not None else 0.0)
 
     def schedule(self, queue_id: str, when: float) -> None:
-        """Try C{queue_id} at C{when} (clock seconds; the past means now)."""
+        """Try C{queue_id} at C{when} (clock seconds; the past means now); not once stopped."""
         old = self._timers.pop(queue_id, None)
         if old is not None and old.active():
             old.cancel()
+        if not self.running:  # a run that ends after stopService sets no timer
+            return
         delay = max(0.0, when - self.clock.seconds())
         self._timers[queue_id] = self.clock.callLater(delay, self._start, queue_id)
+
+    def _enqueued(self, queue_id: str) -> None:
+        if queue_id in self._quiet:
+            self._quiet.discard(queue_id)
+        elif self.running:
+            self.wake(queue_id)
 
     def wake(self, queue_id: str) -> None:
         """Try C{queue_id} now (a new entry, or an operator's retry)."""
@@ -167,11 +184,21 @@ class RelayManager(Service):
             for queue_id in await self.queue.list_ids():
                 self.wake(queue_id)
 
-        return Deferred.fromCoroutine(run())
+        return self._track(Deferred.fromCoroutine(run()))
+
+    def _track(self, d: Deferred[None]) -> Deferred[None]:
+        """Count C{d} as work in progress for L{wait_idle} until it fires."""
+        self._ops.append(d)
+
+        def done(result: object) -> object:
+            self._ops.remove(d)
+            return result
+
+        return d.addBoth(done)
 
     def _start(self, queue_id: str) -> None:
         self._timers.pop(queue_id, None)
-        if queue_id in self._running:
+        if queue_id in self._running or queue_id in self._held:
             self._again.add(queue_id)
             return
         d = self._slots.run(lambda: Deferred.fromCoroutine(self._process(queue_id)))
@@ -208,10 +235,11 @@ class RelayManager(Service):
                 now=now,
                 is_local=self._is_local,
                 deliver_local=self._deliver_local,
+                progress=lambda done: self.queue.save_state(queue_id, done),
             )
             self._log_attempt(queue_id, state, arrival, now)
         if state.pending:
-            state = self._reschedule(state, envelope, arrival, now)
+            state = self._reschedule(queue_id, state, envelope, arrival, now)
         await self.queue.save_state(queue_id, state)
         state = await self._notify(queue_id, envelope, source, state, arrival)
         if state.done:
@@ -236,7 +264,7 @@ class RelayManager(Service):
         return state is not None and state.notices > int(number)
 
     def _reschedule(
-        self, state: EntryState, envelope: Envelope, arrival: float, now: float
+        self, queue_id: str, state: EntryState, envelope: Envelope, arrival: float, now: float
     ) -> EntryState:
         failures = state.failures + 1
         decision = next_attempt(
@@ -250,6 +278,15 @@ class RelayManager(Service):
         if isinstance(decision, Expire):  # the last error stays as the reason (Postfix too)
             for r in state.pending:
                 state = state.update(r.address, state=FAILED, status=r.status or "4.4.7")
+                _log.info(
+                    "{queue_id}: to=<{to}>, delay={delay:.1f}, dsn={dsn}, status=expired, "
+                    "returned to sender ({reply})",
+                    queue_id=queue_id,
+                    to=r.address,
+                    delay=now - arrival,
+                    dsn=r.status or "4.4.7",
+                    reply=r.reply,
+                )
             return evolve(state, failures=failures)
         return evolve(state, failures=failures, next_attempt=decision.when)
 
@@ -321,25 +358,83 @@ class RelayManager(Service):
             return None  # a bounce (null sender), or nobody asked
         notice = Envelope("", (EnvelopeRecipient(envelope.sender),), smtputf8=envelope.smtputf8)
         notice_id = f"{queue_id}N{state.notices}"
+        self._quiet.add(notice_id)
         try:
             await self.queue.enqueue(notice_id, notice, BytesSource(data))
         except FileExistsError:
             pass  # enqueued before a crash: not twice
+        finally:
+            self._quiet.discard(notice_id)
         return notice_id
+
+    # -- operator actions -------------------------------------------------------------
+
+    def operate(self, queue_id: str, action: str) -> Deferred[None]:
+        """
+        Apply an operator's C{action} to entry C{queue_id}: C{retry} (try it now), C{delete}
+        (remove it, no notice), or C{bounce} (fail its pending recipients for good, notify the
+        sender, remove it). Fails with L{KeyError} if there is no such entry.
+        """
+        if action not in ("retry", "delete", "bounce"):
+            raise ValueError(f"unknown action {action!r}")
+        return self._track(Deferred.fromCoroutine(self._operate(queue_id, action)))
+
+    async def _operate(self, queue_id: str, action: str) -> None:
+        await self.queue.queued_at(queue_id)  # KeyError if missing
+        self._held.add(queue_id)
+        try:
+            while queue_id in self._running:  # let a run in progress finish first
+                await DeferredList([self._running[queue_id]])
+            if action == "delete":
+                timer = self._timers.pop(queue_id, None)
+                if timer is not None and timer.active():
+                    timer.cancel()
+                self._again.discard(queue_id)
+                await self.queue.remove(queue_id)
+                _log.info("{queue_id}: removed by the operator", queue_id=queue_id)
+                return
+            if action == "bounce":
+                envelope, _ = await self.queue.load(queue_id)
+                state = await self.queue.load_state(queue_id) or EntryState.initial(envelope)
+                await self.queue.save_state(queue_id, operator_bounce(state, self.clock.seconds()))
+                _log.info("{queue_id}: bounced by the operator", queue_id=queue_id)
+        finally:
+            self._held.discard(queue_id)
+        self._again.discard(queue_id)
+        self.wake(queue_id)
 
     def _log_attempt(self, queue_id: str, state: EntryState, arrival: float, now: float) -> None:
         for r in state.recipients:
             if r.last_attempt == now:
                 _log.info(
-                    "{queue_id}: to=<{to}>, relay={relay}, delay={delay:.1f}, status={state} "
-                    "({reply})",
+                    "{queue_id}: to=<{to}>, relay={relay}, delay={delay:.1f}, dsn={dsn}, "
+                    "status={state} ({reply})",
                     queue_id=queue_id,
                     to=r.address,
-                    relay=r.remote_mta or "none",
+                    relay=r.remote_mta or ("local" if r.diagnostic_type == "x-local" else "none"),
                     delay=now - arrival,
-                    state="sent" if r.state == "delivered" else r.state,
+                    dsn=r.status,
+                    state=_LOG_STATUS[r.state],
                     reply=r.reply,
                 )
+
+
+_LOG_STATUS = {DELIVERED: "sent", PENDING: "deferred", FAILED: "bounced"}
+
+
+def operator_bounce(state: EntryState, now: float) -> EntryState:
+    """C{state} with every pending recipient failed by the operator (to be notified)."""
+    for r in state.pending:
+        state = state.update(
+            r.address,
+            state=FAILED,
+            status="5.0.0",
+            reply="delivery cancelled by the mail system administrator",
+            remote_mta=None,
+            diagnostic_type="x-local",
+            last_attempt=now,
+        )
+    return evolve(state, next_attempt=0.0)
 
 
 def _dt(seconds: float) -> datetime:

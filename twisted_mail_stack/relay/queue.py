@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorThreads
 from twisted.internet.threads import deferToThreadPool
+from twisted.logger import Logger
 from zope.interface import implementer
 
 from ..interfaces import IDeliveryQueue, IMessageSource
@@ -33,6 +34,7 @@ from .state import EntryState
 __all__ = ["DeliveryQueue", "DirSyncer", "envelope_to_json", "envelope_from_json"]
 
 T = TypeVar("T")
+_log = Logger()
 _ID = re.compile(r"[A-Za-z0-9]{1,64}")
 
 
@@ -131,6 +133,8 @@ class DeliveryQueue:
         os.makedirs(self._tmp, mode=0o700, exist_ok=True)
         self._reactor = reactor
         self._dir_sync = DirSyncer(path, self._in_thread)
+        #: Called with the id of every entry once its enqueue is durable (the relay's wake-up).
+        self.listeners: list[Callable[[str], object]] = []
 
     def _in_thread(self, f: Callable[..., T], *args: Any) -> Deferred[T]:
         threads = IReactorThreads(self._reactor)
@@ -154,6 +158,11 @@ class DeliveryQueue:
         except BaseException:
             await self._in_thread(_unlink_all, env, msg)
             raise
+        for listener in list(self.listeners):
+            try:
+                listener(queue_id)
+            except Exception:  # a listener's bug must not fail an accepted message
+                _log.failure("queue listener failed for {queue_id}", queue_id=queue_id)
 
     def _write(self, msg: str, env: str, envelope: bytes, source: IMessageSource) -> None:
         tmp = os.path.join(self._tmp, os.path.basename(env))

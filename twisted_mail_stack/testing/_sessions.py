@@ -39,6 +39,16 @@ class RecentTests(StoreTestBase):
             list(await two.claim_recent()), [], "a UID claimed by another handle was returned again"
         )
 
+    async def test_status_counts_unclaimed_recent(self) -> None:
+        one, two = await self.mailbox(), await self.mailbox()
+        await self.append_many(one, 2)
+        self.assertEqual((await two.status()).recent, 2, "unclaimed messages not counted")
+        self.assertEqual((await one.status()).recent, 2, "status claimed \\Recent")
+        await one.claim_recent()
+        self.assertEqual((await two.status()).recent, 0, "claimed messages still counted")
+        await self.append(two, 3)
+        self.assertEqual((await one.status()).recent, 1, "a new arrival not counted")
+
     async def test_copies_are_recent(self) -> None:
         account = await self.account()
         inbox, sent = await self.mailbox(account=account), await self.mailbox("Sent", account)

@@ -5,7 +5,8 @@ ready while the previous group is being placed wait, and are placed together: on
 transaction and one fsync of C{new/} (L{delivery.add_group}), in one thread-pool call.
 
 Each delivery's Deferred fires once its group is durable, after the INBOX's listeners heard of
-it; a delivery that failed fails alone (see L{delivery.add_group}).
+it; a delivery that failed fails alone (see L{delivery.add_group}). The next group is handed to
+the thread pool before those Deferreds fire, so that the replies they send overlap its fsyncs.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from twisted.internet.defer import Deferred
+from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -49,31 +51,38 @@ class GroupCommit:
         #: Files ready in tmp/ (path, size, date), and who waits for each.
         self._ready: list[tuple[tuple[str, int, int], Deferred[MessageInfo]]] = []
         self._preparing = 0
-        self._draining: Deferred[None] | None = None
+        #: A group is being placed (at most one at a time, in order).
+        self._placing = False
         #: Called once idle when the owner no longer wants this one (see L{retire}).
         self._on_idle: Callable[[], None] | None = None
         self._idle_waiters: list[Deferred[None]] = []
 
     @property
     def idle(self) -> bool:
-        return self._draining is None and not self._ready and not self._preparing
+        return not self._placing and not self._ready and not self._preparing
 
     def deliver(self, source: IMessageSource, date_us: int) -> Deferred[MessageInfo]:
         """Deliver one message; fires with its L{MessageInfo} once it is durable."""
         self._preparing += 1
-        prepared = Deferred.fromCoroutine(self._worker.run(prepare, self.hub.path, source, date_us))
+        worker = self._worker
+        # Straight to the pool (no coroutine around it): this runs once per message.
+        prepared = deferToThreadPool(
+            worker.reactor, worker.pool, prepare, self.hub.path, source, date_us
+        )
         done: Deferred[MessageInfo] = Deferred()
 
         def ready(file: tuple[str, int]) -> None:
             self._preparing -= 1
             self._ready.append(((*file, date_us), done))
-            if self._draining is None:
-                self._draining = Deferred.fromCoroutine(self._drain())
-                self._draining.addErrback(lambda f: _log.failure("group commit failed", f))
+            if not self._placing:
+                self._start_group()
 
         def failed(failure: Failure) -> None:
             self._preparing -= 1
             self._maybe_idle()
+            error = failure.value
+            if isinstance(error, Exception):
+                failure = Failure(_storage_error(error))
             done.errback(failure)
 
         prepared.addCallbacks(ready, failed)
@@ -104,39 +113,55 @@ class GroupCommit:
             self._idle_waiters.append(waiter)
             await waiter
 
-    async def _drain(self) -> None:
-        try:
-            while self._ready:
-                await self._one_group()
-        finally:
-            self._draining = None
-            self._maybe_idle()
+    def _start_group(self) -> None:
+        self._placing = True
+        placed = Deferred.fromCoroutine(self._one_group())
+        placed.addErrback(lambda f: _log.failure("group commit failed", f))
 
     async def _one_group(self) -> None:
         hub = self.hub
-        async with hub.lock:
-            # Taken only now: whatever became ready while the lock was busy joins this group.
-            group, self._ready = self._ready[:MAX_GROUP], self._ready[MAX_GROUP:]
-            files = [file for file, _ in group]
-            try:
-                hub.check()
-                outcome = await self._worker.run(add_group, hub.folder, hub.view, files)
-            except Exception as e:
-                failure = Failure(_storage_error(e))
-                results: list[MessageInfo | Failure] = [failure] * len(group)
-                await self._worker.run(unlink_quietly, *(path for path, _, _ in files))
-            else:
-                hub.report(outcome.changes, outcome.view)
-                results = [
-                    Failure(_storage_error(r)) if isinstance(r, Exception) else r
-                    for r in outcome.result
-                ]
+        group: list[tuple[tuple[str, int, int], Deferred[MessageInfo]]] = []
+        try:
+            async with hub.lock:
+                # Taken only now: whatever became ready while the lock was busy joins this group.
+                group, self._ready = self._ready[:MAX_GROUP], self._ready[MAX_GROUP:]
+                results = await self._place(group)
+        except Exception as e:  # not the placing (that is in results): the lock, a listener
+            results = [Failure(e)] * len(group)
+        finally:
+            self._placing = False
+            # The next group first: its thread-pool work overlaps the callbacks fired below
+            # (replies to clients), instead of waiting for them.
+            if self._ready:
+                self._start_group()
         # Fired outside the lock: their callbacks may start more work on this folder.
         for (_, done), result in zip(group, results, strict=True):
             if isinstance(result, Failure):
                 done.errback(result)
             else:
                 done.callback(result)
+        self._maybe_idle()
+
+    async def _place(
+        self, group: list[tuple[tuple[str, int, int], Deferred[MessageInfo]]]
+    ) -> list[MessageInfo | Failure]:
+        """Place C{group}'s files (under the hub's lock): each one's info or failure."""
+        hub = self.hub
+        files = [file for file, _ in group]
+        try:
+            hub.check()
+            outcome = await self._worker.run(add_group, hub.folder, hub.view, files)
+        except Exception as e:
+            failure = Failure(_storage_error(e))
+            await self._worker.run(unlink_quietly, *(path for path, _, _ in files))
+            return [failure] * len(group)
+        try:
+            hub.report(outcome.changes, outcome.view)
+        except Exception:  # the messages are durable: never answer them as failed
+            _log.failure("reporting new messages in {path}", path=hub.path)
+        return [
+            Failure(_storage_error(r)) if isinstance(r, Exception) else r for r in outcome.result
+        ]
 
 
 class GroupCommits:

@@ -51,14 +51,17 @@ def _write_stream(source: IMessageSource, path: str, mtime_us: int) -> int:
     """Write the message of C{source} to new file C{path} and fsync it; return its size."""
     # O_EXCL: never overwrite; a unique name that exists means something is badly wrong.
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    size = 0
     try:
         if isinstance(source, BytesSource):  # in memory: no reading through a file object
+            size = len(source.data)
             view = memoryview(source.data)
             while view:
                 view = view[os.write(fd, view) :]
         else:
             with source.open() as src:
                 while chunk := src.read(_CHUNK):
+                    size += len(chunk)
                     view = memoryview(chunk)
                     while view:
                         view = view[os.write(fd, view) :]
@@ -66,7 +69,7 @@ def _write_stream(source: IMessageSource, path: str, mtime_us: int) -> int:
         # is rebuilt with the right dates.
         os.utime(fd, ns=(mtime_us * 1000, mtime_us * 1000))
         os.fsync(fd)
-        return os.fstat(fd).st_size
+        return size  # a new file (O_EXCL) holds exactly what was written: no fstat needed
     finally:
         os.close(fd)
 

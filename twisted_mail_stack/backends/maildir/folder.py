@@ -99,15 +99,16 @@ class Folder:
             changes, view = self._catch_up(conn, meta, view, expect)
             return Outcome(meta.uidvalidity, changes, view)
 
-    def status(self, view: View) -> Outcome[tuple[Meta, int, int]]:
-        """The meta, the number of messages and of those without \\Seen."""
+    def status(self, view: View) -> Outcome[tuple[Meta, int, int, int]]:
+        """The meta, the number of messages, of those without \\Seen and of unclaimed \\Recent."""
         with self._lock, self._synced() as (conn, meta):
             changes, view = self._catch_up(conn, meta, view)
-            count, unseen = conn.execute(
-                "SELECT count(*), count(*) - count(nullif(instr(flags, ?), 0)) FROM messages",
-                (Flag.SEEN,),
+            count, unseen, recent = conn.execute(
+                "SELECT count(*), count(*) - count(nullif(instr(flags, ?), 0)),"
+                " count(nullif(uid > ?, 0)) FROM messages",
+                (Flag.SEEN, meta.recent),
             ).fetchone()
-            return Outcome((meta, count, unseen), changes, view)
+            return Outcome((meta, count, unseen, recent), changes, view)
 
     def messages(self, view: View, expect: int) -> Outcome[list[MessageInfo]]:
         with self._lock, self._synced() as (conn, meta):
@@ -157,16 +158,23 @@ class Folder:
         self, view: View, expect: int, uids: Sequence[int], max_size: int
     ) -> Outcome[dict[int, bytes]]:
         """The bytes of those C{uids} held whose size is at most C{max_size}, by UID."""
-        outcome = self.stored(view, expect, uids)
         out: dict[int, bytes] = {}
         with self._lock:
-            for stored in outcome.result:
-                if stored.size <= max_size:
-                    read = partial(read_file, self.path, size=stored.size)
-                    data = self._retry_on_vanish(stored.key, stored.path, read)
+            with self.index.reading() as (conn, meta):
+                changes, view = self._catch_up(conn, meta, view, expect)
+                found = rows.select(conn, "uid, key, path, size", "uid", uids)
+            for uid, key, path, size in found:
+                if size > max_size:
+                    continue
+                try:  # where the index says, unless another program renamed it since
+                    out[uid] = read_file(self.path, path, size)
+                except FileNotFoundError:
+                    data = self._retry_on_vanish(
+                        key, path, partial(read_file, self.path, size=size)
+                    )
                     if data is not None:
-                        out[stored.uid] = data
-        return Outcome(out, outcome.changes, outcome.view)
+                        out[uid] = data
+        return Outcome(out, changes, view)
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -272,17 +280,20 @@ class Folder:
             return Outcome(removed, changes, self._view(meta))
 
     def claim_recent(self, view: View, expect: int) -> Outcome[list[int]]:
-        """The UIDs no earlier claim returned (RFC 3501 2.3.2), in any process."""
-        with self._lock:
-            self._sync()
-            with self.index.writing() as (conn, meta):
-                changes, _ = self._catch_up(conn, meta, view, expect)
-                found = conn.execute(
-                    "SELECT uid FROM messages WHERE uid > ? ORDER BY uid", (meta.recent,)
-                )
-                recent = [uid for (uid,) in found]
-                meta.recent = meta.uidnext - 1
-                return Outcome(recent, changes, self._view(meta))
+        """
+        The UIDs no earlier claim returned (RFC 3501 2.3.2), in any process. Only indexed
+        messages: no directory scan here, so a claim after each delivery costs O(1) in the
+        folder's size; files other programs drop are indexed by the next scan (poller, listing)
+        and claimed by the claim their notification brings.
+        """
+        with self._lock, self.index.writing() as (conn, meta):
+            changes, _ = self._catch_up(conn, meta, view, expect)
+            found = conn.execute(
+                "SELECT uid FROM messages WHERE uid > ? ORDER BY uid", (meta.recent,)
+            )
+            recent = [uid for (uid,) in found]
+            meta.recent = meta.uidnext - 1
+            return Outcome(recent, changes, self._view(meta))
 
     def export(
         self, view: View, expect: int, uids: Sequence[int], target: Folder

@@ -55,8 +55,10 @@ class MaildirMailbox:
 
     @deferred
     async def status(self) -> MailboxStatus:
-        meta, count, unseen = await self._hub.call(self._folder.status)
-        return MailboxStatus(meta.uidvalidity, meta.uidnext, count, unseen, meta.highestmodseq)
+        meta, count, unseen, recent = await self._hub.call(self._folder.status)
+        return MailboxStatus(
+            meta.uidvalidity, meta.uidnext, count, unseen, meta.highestmodseq, recent
+        )
 
     @deferred
     async def list_messages(self) -> Sequence[MessageInfo]:

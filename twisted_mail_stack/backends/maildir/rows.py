@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from sqlite3 import Connection
 from typing import Any
 
@@ -26,13 +27,16 @@ def to_us(date: datetime) -> int:
 
 
 def info(uid: int, flags: str, date_us: int, size: int, modseq: int) -> MessageInfo:
+    # Positional: listing a large folder builds one of these per message.
     return MessageInfo(
-        uid=uid,
-        flags=frozenset(flags.split()),
-        internal_date=_EPOCH + timedelta(microseconds=date_us),
-        size=size,
-        modseq=modseq,
+        uid, _flag_set(flags), _EPOCH + timedelta(microseconds=date_us), size, modseq
     )
+
+
+@lru_cache(maxsize=1024)
+def _flag_set(text: str) -> frozenset[str]:
+    """The flags of an index row: a folder's rows share a few flag texts, so share the sets."""
+    return frozenset(text.split())
 
 
 def flag_text(flags: Iterable[str]) -> str:

@@ -162,7 +162,7 @@ def delete_folder(account: str, name: str) -> None:
             raise NoSuchMailbox(name)
         delete_tree(path, account)
         _update_special_use(account, {name: None})
-        _update_subscriptions(account, remove={name})
+        # The subscription stays: RFC 3501 6.3.6 (listed as \NonExistent by LIST-EXTENDED).
 
 
 def rename_plan(account: str, old: str, new: str) -> list[tuple[str, str]]:
