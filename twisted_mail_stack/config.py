@@ -78,6 +78,13 @@ class AuthConfig:
     plaintext: PlaintextPolicy = PlaintextPolicy.TLS_OR_LOOPBACK
     #: Where C{postmaster@} of every local domain goes when no alias says otherwise.
     postmaster: str | None = None
+    #: Threads of the pool that checks passwords (scrypt), apart from the storage threads.
+    hash_threads: int = 2
+    #: Seconds a verified login is remembered (keyed by an HMAC, never the password; see
+    #: L{twisted_mail_stack.auth.cache}) so the next one skips scrypt; 0: no cache.
+    cache_ttl: float = 300.0
+    #: Users the login cache remembers at most (least recently used go first).
+    cache_size: int = 10_000
 
 
 @frozen
@@ -351,6 +358,12 @@ def _check(config: Config) -> None:
             Address.parse(config.auth.postmaster)
         except ValueError as e:
             raise ConfigError("auth.postmaster", str(e)) from None
+    if config.auth.hash_threads < 1:
+        raise ConfigError("auth.hash_threads", "must be at least 1")
+    if config.auth.cache_ttl < 0:
+        raise ConfigError("auth.cache_ttl", "must not be negative")
+    if config.auth.cache_size < 1:
+        raise ConfigError("auth.cache_size", "must be at least 1")
     _check_pop3(config.pop3)
     _check_imap(config.imap)
     _check_smtp(config.smtp)

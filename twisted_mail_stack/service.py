@@ -20,7 +20,9 @@ from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IListeningPort, IProtocolFactory
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+from twisted.python.threadpool import ThreadPool
 
+from .auth.cache import LoginCache
 from .auth.directory import AliasFile, Directory
 from .auth.realm import build_portal
 from .auth.userdb import UserDB
@@ -154,6 +156,8 @@ class MailStack(MultiService):
         self.portal: Portal | None = None
         self.tls: TLSSettings | None = None
         self.demo_password: str | None = None
+        #: The thread pool of password verification, while running.
+        self.hash_pool: ThreadPool | None = None
 
     def startService(self) -> None:
         super().startService()
@@ -196,7 +200,14 @@ class MailStack(MultiService):
         self.queue = DeliveryQueue(str(data / "queue"), self.reactor)
         await self._ensure_accounts()
         self._start_relay()
-        self.portal = build_portal(self.store, self.userdb, self.directory, reactor=self.reactor)
+        self.portal = build_portal(
+            self.store,
+            self.userdb,
+            self.directory,
+            reactor=self.reactor,
+            threadpool=self._start_hash_pool(),
+            cache=LoginCache(config.auth.cache_ttl, config.auth.cache_size),
+        )
         if self.demo_password is not None:
             _log.info(
                 "Created demo user {user} with password {password} (shown only this once; "
@@ -213,6 +224,13 @@ class MailStack(MultiService):
             data=os.path.abspath(data),
             backend=config.store.backend.value,
         )
+
+    def _start_hash_pool(self) -> ThreadPool:
+        """Password checks get threads of their own: storage never queues behind scrypt."""
+        pool = ThreadPool(0, self.config.auth.hash_threads, name="mailstack-auth")
+        pool.start()
+        self.hash_pool = pool
+        return pool
 
     def _start_relay(self) -> None:
         """Start delivering the queue (entries left by a previous run first)."""
@@ -275,6 +293,9 @@ class MailStack(MultiService):
         ports = [port for group in self.ports.values() for port in group]
         self.ports = {}
         await DeferredList([maybeDeferred(port.stopListening) for port in ports])
+        if self.hash_pool is not None:
+            pool, self.hash_pool = self.hash_pool, None
+            pool.stop()
         if self.relay is not None:
             relay, self.relay = self.relay, None
             await relay.stop()

@@ -14,6 +14,7 @@ from twisted.python.threadpool import ThreadPool
 from zope.interface import implementer
 
 from . import passwords
+from .cache import LoginCache
 from .directory import Directory
 from .userdb import UserDB, canonical_user
 
@@ -33,6 +34,11 @@ class PasswordChecker:
     scrypt runs in C{threadpool} (default: that of C{reactor}, any L{IReactorThreads}, by
     default the global reactor), never in the reactor thread. An unknown user costs the same
     scrypt work as a wrong password and fails with the same L{UnauthorizedLogin}.
+
+    Give the checker a pool of its own (see L{MailStack}): scrypt takes tens of milliseconds
+    and 16 MiB, and must not hold up storage work queued in the reactor's pool. With a
+    L{LoginCache}, a login verified within the cache's lifetime against the user's current
+    hash succeeds without scrypt; failures always pay for one scrypt verification.
     """
 
     credentialInterfaces = (IUsernamePassword,)
@@ -43,11 +49,13 @@ class PasswordChecker:
         directory: Directory | None = None,
         reactor: object | None = None,
         threadpool: ThreadPool | None = None,
+        cache: LoginCache | None = None,
     ) -> None:
         self._userdb = userdb
         self._directory = directory
         self._reactor = reactor
         self._threadpool = threadpool
+        self.cache = cache
 
     def account_name(self, username: str) -> str | None:
         """The account name a login name refers to, or None if it cannot be one."""
@@ -71,9 +79,14 @@ class PasswordChecker:
             # Burn the same scrypt work as a real check, so timing does not reveal users.
             await self._in_thread(passwords.verify_dummy, password or "")
             raise UnauthorizedLogin(FAILURE_MESSAGE)
+        assert name is not None
+        if self.cache is not None and self.cache.verified(name, password, encoded):
+            return name
+        # Looked up at call time, so tests can count verifications by patching the module.
         if not await self._in_thread(passwords.verify_password, password, encoded):
             raise UnauthorizedLogin(FAILURE_MESSAGE)
-        assert name is not None
+        if self.cache is not None:
+            self.cache.remember(name, password, encoded)
         return name
 
     def _in_thread(self, f: Callable[..., bool], *args: str) -> Deferred[bool]:

@@ -12,6 +12,7 @@ from zope.interface import Interface, implementer
 
 from ..errors import AccountExists, NoSuchAccount
 from ..interfaces import IAccount, IMailStore
+from .cache import LoginCache
 from .checker import PasswordChecker
 from .directory import Directory
 from .userdb import UserDB
@@ -73,7 +74,10 @@ def build_portal(
     directory: Directory | None,
     reactor: object | None = None,
     threadpool: ThreadPool | None = None,
+    cache: LoginCache | None = None,
 ) -> Portal:
     """The portal every protocol logs in through: L{MailRealm} plus L{PasswordChecker}."""
-    checker = PasswordChecker(userdb, directory, reactor=reactor, threadpool=threadpool)
+    checker = PasswordChecker(
+        userdb, directory, reactor=reactor, threadpool=threadpool, cache=cache
+    )
     return Portal(MailRealm(store), [checker])
