@@ -1,69 +1,17 @@
-"""`twistd mailstack` started as an operator starts it, for the IMAP integration tests."""
+"""`twistd mailstack` with its IMAP listeners, for the IMAP integration tests."""
 
 from __future__ import annotations
 
-import re
-import signal
-import ssl
-import subprocess
-import sys
-import time
-from pathlib import Path
+from . import pop3_server
+from .pop3_server import DOMAIN, PASSWORD
 
-TWISTD = str(Path(sys.executable).with_name("twistd"))
-DOMAIN = "example.org"
-PASSWORD = "s3cret pass"  # a space: LOGIN must quote it
-_LISTENING = re.compile(
-    r"\] (.+) listening on IPv4Address\(type='TCP', host='127.0.0.1', port=(\d+)\)"
-)
+__all__ = ["DOMAIN", "PASSWORD", "Server"]
 
 
-class Server:
-    """One server in a child process, on free loopback ports, with the given local parts as users."""
+class Server(pop3_server.Server):
+    """The same server with IMAP (STARTTLS and implicit TLS) and SMTP listening."""
 
-    def __init__(self, root: Path, users: list[str], *options: str) -> None:
-        self.root = root
-        self.data = root / "data"
-        self.users = users
-        self.options = options
-        self.process: subprocess.Popen[bytes] | None = None
-        self.ports: dict[str, int] = {}
-
-    def start(self, timeout: float = 30) -> Server:
-        log = self.root / "twistd.log"
-        log.unlink(missing_ok=True)
-        listen = "tcp:0:interface=127.0.0.1"
-        args = [TWISTD, "-n", "--pidfile=", f"--logfile={log}", "mailstack", "--data", str(self.data),
-                "--domain", DOMAIN, "--imap", listen, "--imaps", listen, "--smtp", listen,
-                "--pop3", "none", "--pop3s", "none", "--submission", "none", "--submissions", "none",
-                *(f"--user={u}@{DOMAIN}:{PASSWORD}" for u in self.users), *self.options]  # fmt: skip
-        self.process = subprocess.Popen(args, cwd=self.root, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            text = log.read_text() if log.exists() else ""
-            if "mailstack ready" in text:
-                self.ports = {m[1]: int(m[2]) for m in _LISTENING.finditer(text)}
-                return self
-            if self.process.poll() is not None:
-                break
-            time.sleep(0.05)
-        self.stop()
-        raise AssertionError(
-            "server did not start; log:\n" + (log.read_text() if log.exists() else "")
-        )
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
-
-    def log(self) -> str:
-        return (self.root / "twistd.log").read_text()
+    LISTENERS = ("imap", "imaps", "smtp")
 
     @property
     def imap(self) -> int:
@@ -72,14 +20,3 @@ class Server:
     @property
     def imaps(self) -> int:
         return self.ports["IMAP4, implicit TLS"]
-
-    @property
-    def smtp(self) -> int:
-        return self.ports["SMTP (MX)"]
-
-    @property
-    def cert(self) -> str:
-        return str(self.data / "tls" / "cert.pem")
-
-    def tls_context(self) -> ssl.SSLContext:
-        return ssl.create_default_context(cafile=self.cert)

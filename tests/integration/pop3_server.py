@@ -1,4 +1,4 @@
-"""`twistd mailstack` started as an operator starts it, for the POP3 integration tests."""
+"""`twistd mailstack` started as an operator starts it, for the POP3 and IMAP integration tests."""
 
 from __future__ import annotations
 
@@ -14,14 +14,20 @@ from pathlib import Path
 
 TWISTD = str(Path(sys.executable).with_name("twistd"))
 DOMAIN = "example.org"
-PASSWORD = "s3cret pass"  # a space: PASS takes the rest of the line
+PASSWORD = "s3cret pass"  # a space: PASS takes the rest of the line, LOGIN must quote it
 _LISTENING = re.compile(
     r"\] (.+) listening on IPv4Address\(type='TCP', host='127.0.0.1', port=(\d+)\)"
 )
 
 
+_KINDS = ("smtp", "submission", "submissions", "pop3", "pop3s", "imap", "imaps")
+
+
 class Server:
     """One server in a child process, on free loopback ports, with the given local parts as users."""
+
+    #: The listener kinds opened (on free ports); the others are turned off.
+    LISTENERS: tuple[str, ...] = ("pop3", "pop3s", "smtp")
 
     def __init__(self, root: Path, users: list[str], *options: str) -> None:
         self.root = root
@@ -35,9 +41,13 @@ class Server:
         log = self.root / "twistd.log"
         log.unlink(missing_ok=True)
         listen = "tcp:0:interface=127.0.0.1"
+        listeners = [
+            arg
+            for kind in _KINDS
+            for arg in (f"--{kind}", listen if kind in self.LISTENERS else "none")
+        ]
         args = [TWISTD, "-n", "--pidfile=", f"--logfile={log}", "mailstack", "--data", str(self.data),
-                "--domain", DOMAIN, "--pop3", listen, "--pop3s", listen, "--smtp", listen,
-                "--submission", "none", "--submissions", "none", "--imap", "none", "--imaps", "none",
+                "--domain", DOMAIN, *listeners,
                 *(f"--user={u}@{DOMAIN}:{PASSWORD}" for u in self.users), *self.options]  # fmt: skip
         self.process = subprocess.Popen(args, cwd=self.root, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
@@ -63,6 +73,9 @@ class Server:
                 self.process.kill()
                 self.process.wait()
         self.process = None
+
+    def log(self) -> str:
+        return (self.root / "twistd.log").read_text()
 
     @property
     def pop3(self) -> int:

@@ -9,15 +9,20 @@ from collections.abc import Iterator
 
 import pytest
 
-from .imap_server import DOMAIN, PASSWORD, Server
+from . import imap_server
+from .imap_server import DOMAIN, PASSWORD
 
 USERS = ["shared", "dropped"]
+
+
+class Server(imap_server.Server):
+    LISTENERS = ("imap", "pop3", "smtp")
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     root = tmp_path_factory.mktemp("pop3imap")
-    server = Server(root, USERS, "--pop3", "tcp:0:interface=127.0.0.1").start()
+    server = Server(root, USERS).start()
     yield server
     server.stop()
 
