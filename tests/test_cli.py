@@ -171,7 +171,7 @@ def test_queue_refusals(run: Run, capsys: pytest.CaptureFixture[str]) -> None:
     assert run("queue", "show", "../passwd")[0] == 1
 
 
-def test_queue_asks_a_running_server(run: Run) -> None:
+def test_queue_asks_a_running_server(run: Run, capsys: pytest.CaptureFixture[str]) -> None:
     import json as _json
 
     from twisted_mail_stack.relay.control import ServerLock
@@ -180,11 +180,43 @@ def test_queue_asks_a_running_server(run: Run) -> None:
     lock = ServerLock(str(run.data / "queue"))
     assert lock.try_acquire()  # as a running server's relay holds it
     try:
-        assert run("queue", "bounce", "A1") == (0, "bounce A1: requested from the running server\n")
-        assert run("queue", "flush") == (0, "flush: requested from the running server\n")
+        # Nobody applies the requests here: the command says so once its wait is over.
+        assert run("queue", "bounce", "A1", "--wait", "0.2")[0] == 1
+        assert "not answered in 0.2 s" in capsys.readouterr().err
+        assert run("queue", "flush", "--wait", "0")[0] == 1
     finally:
         lock.release()
     control = run.data / "queue" / "control"
     requests = [_json.loads(p.read_text()) for p in sorted(control.glob("*.req"))]
     assert requests == [{"action": "bounce", "id": "A1"}, {"action": "flush", "id": None}]
     assert not (run.data / "queue" / "A1.state").exists()  # left to the server
+
+
+def test_queue_reports_what_the_running_server_did(run: Run) -> None:
+    import json as _json
+    import threading
+
+    from twisted_mail_stack.relay.control import ServerLock
+
+    _enqueue(run.data, "A1", ["bob@remote.test"])
+    control = run.data / "queue" / "control"
+    lock = ServerLock(str(run.data / "queue"))
+    assert lock.try_acquire()
+    answers = iter(["deleted", "no such message"])
+
+    def server() -> None:  # answers each request as ControlWatcher does
+        for _ in range(2):
+            while not (found := sorted(control.glob("*.req"))):
+                threading.Event().wait(0.01)
+            found[0].unlink()
+            found[0].with_suffix(".done").write_text(_json.dumps({"outcome": next(answers)}))
+
+    thread = threading.Thread(target=server)
+    thread.start()
+    try:
+        assert run("queue", "delete", "A1") == (0, "delete A1: deleted (running server)\n")
+        assert run("queue", "retry", "A1")[0] == 1  # the server found it gone
+    finally:
+        thread.join(10)
+        lock.release()
+    assert list(control.glob("*.done")) == []  # collected by the command

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
+import functools
 import os
 import shutil
+import tempfile
 
 from twisted.trial.unittest import SkipTest
 
@@ -21,4 +24,15 @@ def require_tool(name: str) -> str:
         if os.environ.get("MAILSTACK_REQUIRE_TOOLS"):
             raise AssertionError(message)
         raise SkipTest(message)
+    return path
+
+
+@functools.cache
+def scratch_dir(prefix: str) -> str:
+    """
+    One temporary directory per C{prefix} for this test process, removed when it exits: for
+    harnesses built many times (spool files carry unique names, so sharing it is safe).
+    """
+    path = tempfile.mkdtemp(prefix=prefix)
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
     return path

@@ -62,14 +62,20 @@ def _parser() -> argparse.ArgumentParser:
         "queue", help="inspect and act on the outbound queue (server running or stopped)"
     ).add_subparsers(dest="action", required=True, metavar="ACTION")
     queue.add_parser("list", help="list queued messages")
-    queue.add_parser("flush", help="try every queued message now")
+    wait_help = "seconds to wait for a running server to report the outcome (default 10)"
+    queue.add_parser("flush", help="try every queued message now").add_argument(
+        "--wait", type=float, default=10.0, help=wait_help
+    )
     for action, text in (
         ("show", "show one message: envelope, recipients' state, headers"),
         ("retry", "try one message now"),
         ("delete", "remove one message without notice"),
         ("bounce", "give up on one message and notify its sender"),
     ):
-        queue.add_parser(action, help=text).add_argument("id")
+        sub = queue.add_parser(action, help=text)
+        sub.add_argument("id")
+        if action != "show":
+            sub.add_argument("--wait", type=float, default=10.0, help=wait_help)
 
     commands.add_parser("check-config", help="check the configuration and data directory")
     return parser
@@ -275,24 +281,39 @@ def _queue_act(config: Config, args: argparse.Namespace, stdin: TextIO, out: Tex
         if queue_id is not None and queue_id not in spool.ids():
             raise CommandError(f"no queued message {queue_id}")
         if not stopped:
-            request(path, args.action, queue_id)
-            what = f"{args.action} {queue_id}" if queue_id else args.action
-            print(f"{what}: requested from the running server", file=out)
-            return
-        if args.action == "flush":
+            name = request(path, args.action, queue_id)
+        elif args.action == "flush":
             ids = spool.ids()
             for each in ids:
                 spool.retry(each)
             print(f"flush: {len(ids)} message(s) due when the server starts", file=out)
             return
-        assert queue_id is not None
-        getattr(spool, args.action)(queue_id)
-        done = {
-            "retry": "due when the server starts",
-            "delete": "deleted",
-            "bounce": "bounced; the sender is notified when the server starts",
-        }
-        print(f"{queue_id}: {done[args.action]}", file=out)
+        else:
+            assert queue_id is not None
+            getattr(spool, args.action)(queue_id)
+            done = {
+                "retry": "due when the server starts",
+                "delete": "deleted",
+                "bounce": "bounced; the sender is notified when the server starts",
+            }
+            print(f"{queue_id}: {done[args.action]}", file=out)
+            return
+    # A running server took the request: wait (outside the lock) for it to say how it went.
+    _await_outcome(path, name, f"{args.action} {queue_id}" if queue_id else args.action, args, out)
+
+
+def _await_outcome(path: str, name: str, what: str, args: argparse.Namespace, out: TextIO) -> None:
+    from .relay.control import DONE, outcome
+
+    result = outcome(path, name, max(0.0, args.wait))
+    if result is None:
+        raise CommandError(
+            f"{what}: requested; the running server has not answered in {args.wait:g} s "
+            "(it applies the request when it gets to it)"
+        )
+    if result not in DONE.values():
+        raise CommandError(f"{what}: {result}")
+    print(f"{what}: {result} (running server)", file=out)
 
 
 _HANDLERS = {

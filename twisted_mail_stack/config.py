@@ -214,6 +214,14 @@ class RelayConfig:
     #: Seconds an idle outbound session stays open for the next message to the same host
     #: (Postfix's smtp_connection_cache_time_limit); 0: one session per delivery.
     connection_cache_time: float = 2.0
+    #: Outbound timeouts in seconds: the TCP connect, then the replies (RFC 5321 4.5.3.2's
+    #: minimums: greeting 5 min; EHLO, MAIL, RCPT and the like 5 min; DATA 2 min; the end of
+    #: the data 10 min).
+    connect_timeout: float = 30.0
+    greeting_timeout: float = 300.0
+    command_timeout: float = 300.0
+    data_timeout: float = 120.0
+    data_end_timeout: float = 600.0
     #: Seconds between scans of the queue and between looks for operator requests.
     scan_interval: float = 300.0
     control_interval: float = 1.0
@@ -457,7 +465,8 @@ def _check_relay(relay: RelayConfig) -> None:
         except ValueError as e:
             raise ConfigError(f"relay.nameservers[{i}]", str(e)) from None
     for name in ("first_retry", "max_retry", "lifetime", "bounce_lifetime", "scan_interval",
-                 "control_interval"):  # fmt: skip
+                 "control_interval", "connect_timeout", "greeting_timeout", "command_timeout",
+                 "data_timeout", "data_end_timeout"):  # fmt: skip
         if getattr(relay, name) <= 0:
             raise ConfigError(f"relay.{name}", "must be greater than 0")
     if relay.max_retry < relay.first_retry:

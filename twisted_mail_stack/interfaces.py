@@ -62,6 +62,8 @@ __all__ = [
     "IMaildropLock",
     "IMailbox",
     "IMessageReader",
+    "IMessageSizes",
+    "IMessageCache",
     "IAccount",
     "IMailStore",
     "ChangeListener",
@@ -284,6 +286,52 @@ class IMessageReader(Interface):
         Return, by UID, the whole bytes (what L{IMailbox.open_content} would give) of each
         message of C{uids} whose size is at most C{max_size}. UIDs the folder does not hold and
         larger messages are left out, not errors.
+        """
+
+
+class IMessageSizes(Interface):
+    """
+    Optional for an L{IMailbox}: the UID and size of every message as plain integers, where
+    L{IMailbox.list_messages} builds a L{MessageInfo} per message. A POP3 login snapshot of a
+    large folder needs nothing more.
+    """
+
+    def list_sizes() -> Deferred[tuple[Sequence[int], Sequence[int]]]:
+        """
+        Return the UIDs of every message now in the folder, ascending, and their sizes
+        (C{MessageInfo.size}) in the same order: what L{IMailbox.list_messages} would give.
+        """
+
+
+class IMessageCache(Interface):
+    """
+    Optional for an L{IMailbox}: a persistent cache of values a protocol derives from a message
+    (IMAP: its analysed structure, its decoded header fields), so that they are computed once per
+    message rather than once per request. Each entry is opaque bytes under (UID, field name);
+    the protocol chooses the field names and the format of the values (a field name it changes
+    the format of is a new name). A backend need not keep anything: every entry may be evicted
+    at any time, and a protocol that misses one derives it again from the message.
+
+    A message's bytes never change under its UID while the folder's UIDVALIDITY stands (RFC 3501
+    2.3.1.1) and a UID is never given twice, so no entry ever goes stale while UIDVALIDITY
+    stands: entries of expunged UIDs may linger (a backend drops them sooner or later), and no
+    entry put under another UIDVALIDITY of the folder is ever returned. Writing to the cache must
+    not slow down deliveries.
+    """
+
+    def get_cached(
+        uids: Sequence[int], fields: Sequence[str]
+    ) -> Deferred[Mapping[tuple[int, str], bytes]]:
+        """
+        Return the entries the cache holds for each of C{uids} and each of C{fields}, by
+        (UID, field). Entries it lacks, and UIDs the folder does not hold, are left out.
+        """
+
+    def put_cached(entries: Mapping[tuple[int, str], bytes]) -> Deferred[None]:
+        """
+        Store C{entries} (value by (UID, field)), replacing those with the same key. Entries
+        of UIDs the folder does not hold may be ignored. Fires once they are stored or dropped;
+        a failure to store them is not an error (the Deferred still fires with None).
         """
 
 

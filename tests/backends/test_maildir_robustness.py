@@ -9,6 +9,7 @@ import hashlib
 import os
 import select
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -19,6 +20,7 @@ from typing import Any
 from twisted.internet.defer import gatherResults
 
 from twisted_mail_stack.backends.maildir.folder import Folder
+from twisted_mail_stack.backends.maildir.layout import parse_name
 from twisted_mail_stack.errors import (
     InvalidMailboxName,
     NoSuchAccount,
@@ -141,6 +143,16 @@ class CrashTests(MaildirCase):
             self.assertTrue(is_complete(data), f"UID {info.uid} is a partial message")
         visible = sum(len(os.listdir(os.path.join(self.account_dir(), d))) for d in ("new", "cur"))
         self.assertEqual(visible, len(infos), "every message file is indexed")
+        db = sqlite3.connect(os.path.join(self.account_dir(), INDEX))
+        try:
+            named = [
+                (uid, parse_name(path[4:]).uid_tag)
+                for uid, path in db.execute("SELECT uid, path FROM messages ORDER BY uid")
+            ]
+        finally:
+            db.close()
+        # A file renamed into new/ whose commit the kill prevented keeps the UID of its name.
+        self.assertEqual(named, [(uid, (inbox.uidvalidity, uid)) for uid in uids])
         new = await inbox.append(BytesSource(checked_message(b"after")))
         self.assertGreater(new.uid, max(reported + uids), "a UID was reused after the crash")
 

@@ -562,3 +562,32 @@ def test_large_message_blank_line_across_chunks(shift: int) -> None:
     mailbox, messages = make_mailbox([raw])
     data, _ = do_fetch(mailbox, messages, b"FETCH 1 (BODY.PEEK[TEXT]<0.6> BODY.PEEK[HEADER]<0.6>)")
     assert data == b"* 1 FETCH (BODY[TEXT]<0> {6}\r\nBODYzz BODY[HEADER]<0> {6}\r\nX-Long)\r\n"
+
+
+# -- index-only lines: one template per FETCH, flag lists formatted once per flag set ---------
+
+INFO_ITEMS = [b"UID", b"FLAGS", b"RFC822.SIZE", b"INTERNALDATE", b"MODSEQ"]
+
+
+@pytest.mark.parametrize(
+    "items",
+    [INFO_ITEMS[:1], INFO_ITEMS[1:2], INFO_ITEMS[:3], INFO_ITEMS[1:], INFO_ITEMS, INFO_ITEMS[::-1]],
+)
+def test_index_only_lines_match_item_by_item_formatting(items: list[bytes]) -> None:
+    from twisted_mail_stack.imap4 import _format as fmt
+    from twisted_mail_stack.imap4.fetch import _Fetcher, _plan
+
+    flag_sets = [["\\Seen", "$Label"], [], ["\\Flagged", "\\Seen"], ["\\Seen", "$Label"], []]
+    mailbox, messages = make_mailbox([(SIMPLE[i % 3], flags) for i, flags in enumerate(flag_sets)])
+    recent = frozenset({2, 4})
+    line = b"FETCH 1:* (" + b" ".join(items) + b")"
+    data, _ = do_fetch(mailbox, messages, line, recent=recent)
+    # The reference: each item formatted on its own, as for a message with content items.
+    planned, _ = _plan(parse(line), read_only=False, condstore=False)
+    fetcher = _Fetcher(mailbox, planned, Output(), MessageCache(), recent, frozenset())
+    expected = b"".join(
+        fmt.fetch_line(n, [fetcher.info_item(i, info) for i in planned])  # type: ignore[arg-type]
+        for n, info in messages
+    )
+    assert data == expected
+    assert b"FLAGS (\\Seen \\Recent $Label)" in data or b"FLAGS" not in b" ".join(items)

@@ -539,3 +539,41 @@ def test_quick_look_spares_plain_mail() -> None:
     assert _cannot_contain(plain, b"zebra", body_only=True)
     assert not _cannot_contain(plain, b"zebra", body_only=False)  # the subject must be decoded
     assert not _cannot_contain(plain, b"hello", body_only=True)
+
+
+flag_leaves = st.one_of(
+    st.just(All()),
+    st.sampled_from(
+        ["\\Seen", "\\Flagged", "\\Deleted", "\\Answered", "\\Draft", "$work", "$X"]
+    ).map(FlagKey),
+)
+flag_keys = st.recursive(
+    flag_leaves,
+    lambda inner: st.one_of(
+        st.builds(Not, inner),
+        st.builds(Or, inner, inner),
+        st.lists(inner, min_size=1, max_size=3).map(lambda k: And(tuple(k))),
+    ),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(flag_keys)
+def test_flags_only_keys_agree_with_the_message_by_message_path(key: SearchKey) -> None:
+    """
+    Keys on flags alone are judged once per flag set; a SIZE key that every message passes
+    sends the same key down the per-message path, which must find the same messages.
+    """
+    from twisted_mail_stack.imap4.search import _compile, _Context
+
+    assert _compile(key, _Context(1, 1, frozenset())).by_flags is not None
+    slow = And((key, SizeKey(False, 10**9)))
+    assert _compile(slow, _Context(1, 1, frozenset())).by_flags is None
+    assert found(key) == found(slow)
+
+
+def test_recent_is_not_judged_by_flags_alone(flagged: tuple[IMailbox, Messages]) -> None:
+    mailbox, messages = flagged
+    assert numbers(mailbox, messages, b"SEARCH UNSEEN NOT RECENT", frozenset({1, 4})) == [3, 5]
+    assert numbers(mailbox, messages, b"SEARCH OR RECENT SEEN", frozenset({4})) == [2, 4]

@@ -137,3 +137,77 @@ def test_expunge_numbers_match_one_by_one_model(uids: set[int], data: st.DataObj
     expected = b"".join(b"* %d EXPUNGE\r\n" % n for n in _reference(ordered, gone))
     assert out == expected
     assert s.uids == [u for u in ordered if u not in gone]
+
+
+def test_resolved_rows_follow_flag_changes_arrivals_and_expunges() -> None:
+    """The (number, info) rows FETCH, STORE and SEARCH share are rebuilt after every change."""
+    s = view(3, 5, 9)
+    before = s.resolve(parse_sequence_set(b"1:*"), uid=False)
+    assert [i.flags for _, i in before] == [frozenset()] * 3
+    s.on_change(FlagsChanged("INBOX", info(5, ("\\Seen",), modseq=20)))
+    assert s.messages()[1][1].flags == {"\\Seen"}
+    assert numbers(s, "2", uid=False) == [(2, 5)]
+    assert s.resolve(parse_sequence_set(b"5"), uid=True)[0][1].modseq == 20
+    assert [i.flags for _, i in before] == [frozenset()] * 3  # what was handed out stays put
+    s.on_change(MessageAdded("INBOX", info(11)))
+    assert numbers(s, "1:*") == [(1, 3), (2, 5), (3, 9), (4, 11)]
+    s.on_change(MessageExpunged("INBOX", 5, 30))
+    s.updates(expunge=True, condstore=False)
+    assert numbers(s, "1:*") == [(1, 3), (2, 9), (3, 11)]
+    assert numbers(s, "9:*,1:3", uid=True) == [(1, 3), (2, 9), (3, 11)]
+    assert numbers(s, "3,1", uid=False) == [(1, 3), (3, 11)]
+
+
+def test_flag_updates_formatted_per_flag_set_stay_exact() -> None:
+    """Untagged FETCH of flags: shared per flag set, still exact for \\Recent and many sets."""
+    s = view(*range(1, 400), recent=(2,))
+    for uid in range(1, 400):
+        s.on_change(
+            FlagsChanged("INBOX", info(uid, ("\\Seen", f"$k{uid % 300}"), modseq=500 + uid))
+        )
+    lines = s.updates(expunge=False, condstore=False).split(b"\r\n")
+    out = [line for line in lines if b" FETCH " in line] + [b""]
+    assert out[0] == b"* 1 FETCH (FLAGS (\\Seen $k1) UID 1)"
+    assert out[1] == b"* 2 FETCH (FLAGS (\\Seen \\Recent $k2) UID 2)"
+    assert out[300] == b"* 301 FETCH (FLAGS (\\Seen $k1) UID 301)"
+    assert out[398] == b"* 399 FETCH (FLAGS (\\Seen $k99) UID 399)"
+    assert len(out) == 400 and out[-1] == b""
+    s = view(1, 2, 3, recent=(2,))
+    for uid in (1, 2, 3):
+        s.on_change(FlagsChanged("INBOX", info(uid, ("$a",), modseq=9)))
+    assert s.updates(expunge=False, condstore=False).endswith(
+        b"* 1 FETCH (FLAGS ($a) UID 1)\r\n"
+        b"* 2 FETCH (FLAGS (\\Recent $a) UID 2)\r\n"
+        b"* 3 FETCH (FLAGS ($a) UID 3)\r\n"
+    )
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.sets(st.integers(1, 300), min_size=1, max_size=120),
+    st.lists(st.tuples(st.integers(1, 320), st.integers(1, 320)), min_size=1, max_size=4),
+    st.booleans(),
+    st.integers(0, 400),
+)
+def test_resolve_matches_a_scan_of_the_view(
+    uids: set[int], ranges: list[tuple[int, int]], by_uid: bool, changed: int
+) -> None:
+    """Few or many messages, rows built or not: the same (number, current info) as a scan."""
+    ordered = sorted(uids)
+    s = view(*ordered)
+    s.messages()  # rows built, then (perhaps) dropped by a change
+    if changed in uids:
+        s.on_change(FlagsChanged("INBOX", info(changed, ("\\Seen",), modseq=1000)))
+    text = ",".join(f"{lo}:{hi}" for lo, hi in ranges)
+    if not by_uid and max(max(r) for r in ranges) > len(ordered):
+        with pytest.raises(BadSequence):
+            numbers(s, text)
+        return
+    got = s.resolve(parse_sequence_set(text.encode()), uid=by_uid)
+    wanted = {
+        n
+        for n, uid in enumerate(ordered, 1)
+        if any(min(r) <= (uid if by_uid else n) <= max(r) for r in ranges)
+    }
+    assert [n for n, _ in got] == sorted(wanted)
+    assert all(i.uid == ordered[n - 1] and i is s.infos[i.uid] for n, i in got)

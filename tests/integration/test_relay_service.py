@@ -167,8 +167,10 @@ class RemoteDownTests(RelayCase):
 
         self.mx = RemoteMX(reactor, port=self.mx_port)  # the remote comes back
         self.addCleanup(lambda: self.mx.stop())
+        # The command waits for the server (this process: so it runs in a thread) to act.
         self.assertEqual(
-            self.cli("queue", "flush"), (0, "flush: requested from the running server\n")
+            await deferToThread(self.cli, "queue", "flush"),
+            (0, "flush: every message tried now (running server)\n"),
         )
         [stored] = await self.until(lambda: self.mx.inbox("bob@remote.test"))
         self.assertEqual(strip_trace(stored), MESSAGE)

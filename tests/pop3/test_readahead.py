@@ -40,7 +40,7 @@ def setup(sizes: list[int], **limits: int) -> tuple[Reader, ReadAhead]:
     messages = {uid: b".x\n" + b"a" * (size - 3) for uid, size in enumerate(sizes, 10)}
     infos = [MessageInfo(uid, frozenset(), DATE, len(m), 1) for uid, m in messages.items()]
     reader = Reader(messages)
-    return reader, ReadAhead(reader, Maildrop(infos, 7), **limits)  # type: ignore[arg-type]
+    return reader, ReadAhead(reader, Maildrop.from_infos(infos, 7), **limits)  # type: ignore[arg-type]
 
 
 def expected(message: bytes) -> bytes:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import base64
 
-from twisted.internet.defer import fail
+from twisted.internet.defer import fail, succeed
 from twisted.trial import unittest
 
 from twisted_mail_stack.backends.memory import MemoryMailbox
 from twisted_mail_stack.errors import StorageError
+from twisted_mail_stack.pop3 import server
 from twisted_mail_stack.values import MessageExpunged
 
 from .helpers import PASSWORD, REMOTE, USER, World, result
@@ -387,3 +388,58 @@ class LimitTests(unittest.TestCase):
         self.assertEqual(s.transport.producerState, "paused")
         world.clock.advance(1)
         self.assertEqual(s.transport.producerState, "producing")
+
+
+class CompactSnapshotTests(unittest.TestCase):
+    """A mailbox with L{IMessageSizes}: the snapshot comes from it, not from list_messages."""
+
+    def setUp(self) -> None:
+        self.world = World()
+        self.uids = [self.world.deliver(MESSAGE + b"n%d\r\n" % i) for i in range(3)]
+        infos = result(self.world.inbox().list_messages())
+        self.listing = ([i.uid for i in infos], [i.size for i in infos])
+        self.calls = 0
+
+        def sizes(mailbox: object, default: object = None) -> object:
+            test = self
+
+            class Sizes:
+                def list_sizes(self) -> object:
+                    test.calls += 1
+                    return succeed(test.listing)
+
+            return Sizes()
+
+        self.patch(server, "IMessageSizes", sizes)
+        self.unused = self.patch(
+            MemoryMailbox, "list_messages", lambda self: fail(StorageError("not used"))
+        )
+
+    def test_session_works_from_the_compact_listing(self) -> None:
+        s = self.world.connect()
+        s.login()
+        self.assertEqual(self.calls, 1)
+        uidl = s.cmd("UIDL").split(b"\r\n")[1:-2]
+        self.assertEqual([line.split()[0] for line in uidl], [b"1", b"2", b"3"])
+        self.assertEqual(len({line.split()[1] for line in uidl}), 3)
+        self.assertEqual(s.cmd("STAT"), b"+OK 3 %d\r\n" % (3 * (len(MESSAGE) + 4)))
+        self.assertIn(b"n1\r\n", s.cmd("RETR 2"))
+        s.cmd("DELE 2")
+        self.assertEqual(s.cmd("QUIT"), b"+OK bye, 1 messages deleted\r\n")
+        self.unused.restore()
+        self.assertEqual(self.world.uids(), [self.uids[0], self.uids[2]])
+
+    def test_failure_of_the_listing_is_sys_temp(self) -> None:
+        self.patch(server, "IMessageSizes", lambda m, d=None: _Failing())
+        s = self.world.connect()
+        s.cmd(f"USER {USER}")
+        self.assertEqual(
+            s.cmd(b"PASS " + PASSWORD),
+            b"-ERR [SYS/TEMP] the mail store failed; try again later\r\n",
+        )
+        result(self.world.inbox().lock())  # the lock was given back
+
+
+class _Failing:
+    def list_sizes(self) -> object:
+        return fail(StorageError("index lost"))

@@ -13,6 +13,7 @@ from twisted_mail_stack.pop3._wire import (
     Command,
     CommandError,
     MessageEncoder,
+    _dot_after_newline,
     challenge,
     encode_whole,
     err,
@@ -161,3 +162,17 @@ def test_whole_message_encoding_paths() -> None:
     assert encode_whole(b"a\r\nb") == (b"a\r\nb\r\n.\r\n", 6)
     assert encode_whole(b"a\rb\n.\r") == (b"a\rb\r\n..\r\n.\r\n", 8)
     assert encode_whole(b"") == (b".\r\n", 0)
+
+
+@given(st.lists(st.sampled_from([b".", b"\n", b"\r", b"a", b"\n.", b".."]), max_size=60))
+def test_dot_after_newline_is_the_pair_search(parts: list[bytes]) -> None:
+    # Many dots before the first pair: the check falls back to the plain search correctly.
+    data = b"".join(parts)
+    assert _dot_after_newline(data) == (b"\n." in data)
+
+
+def test_dot_after_newline_beyond_the_checked_dots() -> None:
+    assert _dot_after_newline(b"a." * 20 + b"\n.x")
+    assert not _dot_after_newline(b"a." * 20 + b"\nx.")
+    assert _dot_after_newline(b"x\n.")
+    assert not _dot_after_newline(b".abc")  # a first-line dot is stuffed separately

@@ -7,7 +7,6 @@ end of DATA for a message whose Subject is C{reject me}.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,6 +20,8 @@ from twisted_mail_stack.interfaces import IMessageSource
 from twisted_mail_stack.smtp.policy import SMTPPolicy
 from twisted_mail_stack.smtp.server import SMTPFactory
 from twisted_mail_stack.values import INBOX, Envelope, SMTPClientInfo, SMTPReply
+
+from ..tools import scratch_dir
 
 USERS = ("bob", "carol", "temp")
 
@@ -70,7 +71,7 @@ class RemoteMX:
             store=self.store,
             queue=None,  # type: ignore[arg-type]
             directory=Directory(list(domains), userdb, {}),
-            spool_dir=tempfile.mkdtemp(prefix="relay-mx-spool-"),
+            spool_dir=scratch_dir("relay-mx-spool-"),
             reactor=reactor,
             tls_options=tls_options,
             policies=[ScriptedPolicy()] if policies is None else policies,

@@ -83,6 +83,22 @@ def test_sender_policy_per_route(monkeypatch: pytest.MonkeyPatch) -> None:
     assert send.pool.helo_name == "localhost" and send.pool.tls_options is not None
 
 
+def test_outbound_timeouts(tmp_path: Path) -> None:
+    from twisted_mail_stack.relay.client import Timeouts
+
+    # RFC 5321 4.5.3.2's minimums by default.
+    assert Sender(load_config(), None).pool.timeouts == Timeouts(30.0, 300.0, 300.0, 120.0, 600.0)
+    path = tmp_path / "c.toml"
+    path.write_text(
+        "[relay]\nconnect_timeout = 5\ngreeting_timeout = 60\ncommand_timeout = 61\n"
+        "data_timeout = 62\ndata_end_timeout = 63.5\n"
+    )
+    timeouts = Sender(load_config(path), None).pool.timeouts
+    assert timeouts == Timeouts(
+        connect=5.0, greeting=60.0, command=61.0, data_start=62.0, data_end=63.5
+    )
+
+
 @pytest.mark.parametrize(
     ("overrides", "key"),
     [
@@ -94,6 +110,8 @@ def test_sender_policy_per_route(monkeypatch: pytest.MonkeyPatch) -> None:
         ({"relay.transports": ["ok.test=h:25", "x=h:0"]}, "relay.transports[1]"),
         ({"relay.nameservers": ["dns.example"]}, "relay.nameservers[0]"),
         ({"relay.first_retry": 0}, "relay.first_retry"),
+        ({"relay.data_end_timeout": 0}, "relay.data_end_timeout"),
+        ({"relay.connect_timeout": -5}, "relay.connect_timeout"),
         ({"relay.first_retry": 500, "relay.max_retry": 400}, "relay.max_retry"),
         ({"relay.delay_warning": -1}, "relay.delay_warning"),
         ({"relay.dns_port": 0}, "relay.dns_port"),

@@ -19,6 +19,7 @@ from twisted_mail_stack.relay.control import (
     ServerLock,
     Spool,
     control_dir,
+    outcome,
     request,
     server_lock,
 )
@@ -82,13 +83,19 @@ class ControlTests(unittest.TestCase):
         request(str(self.path), "retry", "A1")
         await self.tick(1.0)
         self.assertEqual(self.remote.tries.count("temp@remote.test"), 4)
-        self.assertEqual(os.listdir(control_dir(str(self.path))), [])  # taken and removed
+        # Taken and removed; its outcome left for the command that waits (see outcome()).
+        [done] = os.listdir(control_dir(str(self.path)))
+        self.assertEqual(outcome(str(self.path), done.removesuffix(".done"), 0), "tried now")
+        self.assertEqual(os.listdir(control_dir(str(self.path))), [])
         request(str(self.path), "delete", "A2")
         request(str(self.path), "bounce", "A3")
         await self.tick(1.0)
         await self.tick()
         ids = list(await self.queue.list_ids())
         self.assertEqual(ids, ["A1"])  # A2 deleted, A3 bounced (its notice delivered)
+        directory = control_dir(str(self.path))
+        results = [outcome(str(self.path), n[:-5], 0) for n in sorted(os.listdir(directory))]
+        self.assertEqual(results, ["deleted", "bounced; the sender is notified"])
         [notice] = [d for a, d in self.remote.delivered if a == "alice@example.org"]
         self.assertIn(b"Action: failed", notice)
         self.assertIn(b"Status: 5.0.0", notice)
@@ -97,17 +104,22 @@ class ControlTests(unittest.TestCase):
         request(str(self.path), "flush")
         await self.tick(1.0)
         self.assertEqual(self.remote.tries.count("temp@remote.test"), 5)
-        # A timer at the old next attempt is gone: one timer for A1 only.
-        self.assertEqual(len([c for c in self.clock.getDelayedCalls() if c.args == ("A1",)]), 1)
+        # The timer at the old next attempt is gone: A1's one timer is its new next attempt.
+        self.assertEqual(list(self.manager._timers), ["A1"])
+        state = await self.queue.load_state("A1")
+        assert state is not None
+        self.assertAlmostEqual(self.manager._timers.when("A1") or 0.0, state.next_attempt)
 
     async def test_bad_and_unknown_requests_are_dropped(self) -> None:
         self.start()
         directory = Path(control_dir(str(self.path)))
         (directory / "1.req").write_text("not json")
         (directory / "2.req").write_text(json.dumps({"action": "explode", "id": "A1"}))
-        request(str(self.path), "retry", "NOSUCH")
+        name = request(str(self.path), "retry", "NOSUCH")
         await self.tick(1.0)
         self.assertEqual(sorted(p.name for p in directory.glob("*.req")), [])
+        self.assertEqual(outcome(str(self.path), name, 0), "no such message")
+        self.assertEqual([p.name for p in directory.glob("2.done")], ["2.done"])  # unknown action
         self.assertRaises(ValueError, request, str(self.path), "explode")
 
     async def test_operate_waits_for_a_run_in_progress(self) -> None:
@@ -121,7 +133,7 @@ class ControlTests(unittest.TestCase):
         await self.tick()
         self.assertEqual(list(await self.queue.list_ids()), [])
         self.assertEqual(sorted(os.listdir(self.path)), ["control", "tmp"])
-        self.assertEqual([c for c in self.clock.getDelayedCalls() if c.args == ("A1",)], [])
+        self.assertNotIn("A1", self.manager._timers)
 
     def test_server_lock(self) -> None:
         lock = ServerLock(str(self.path))

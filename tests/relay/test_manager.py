@@ -12,6 +12,7 @@ from email import policy as email_policy
 from pathlib import Path
 from typing import Any
 
+from attrs import evolve
 from twisted.internet import defer, reactor
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
@@ -280,3 +281,41 @@ class ManagerTests(unittest.TestCase):
         self.assertIn(b"Final-Recipient: rfc822; nobody@remote.test", data)
         self.assertIn(b"Final-Recipient: rfc822; gone@example.org", data)
         self.assertNotIn(b"busy@example.org", data.split(b"message/delivery-status")[1])
+
+
+class NoticeConfirmationTests(unittest.TestCase):
+    """A notice C{<parent>N<n>} goes once its parent saved C{notices > n}, or is gone."""
+
+    def setUp(self) -> None:
+        self.queue = DeliveryQueue(self.mktemp(), reactor)
+        self.manager = RelayManager(
+            self.queue, Resolver(), Remote({}).send, clock=Clock(), hostname="relay.example.org"
+        )
+
+    async def enqueue(self, queue_id: str) -> None:
+        envelope = Envelope("alice@example.org", (EnvelopeRecipient("bob@remote.test"),))
+        await self.queue.enqueue(queue_id, envelope, BytesSource(BODY))
+
+    async def test_parent_not_saved_yet_then_saved(self) -> None:
+        await self.enqueue("P")
+        await self.enqueue("PN0")
+        self.assertFalse(await self.manager._confirmed("PN0"))
+        envelope, _ = await self.queue.load("P")
+        await self.queue.save_state("P", evolve(EntryState.initial(envelope), notices=1))
+        self.assertTrue(await self.manager._confirmed("PN0"))
+        self.assertFalse(await self.manager._confirmed("PN1"))
+
+    async def test_parent_removed_while_looking(self) -> None:
+        # The parent's run ends (it removes itself) between the two reads: the notice goes.
+        await self.enqueue("P")
+        await self.enqueue("PN0")
+        envelope, _ = await self.queue.load("P")
+        await self.queue.save_state("P", evolve(EntryState.initial(envelope), notices=1))
+        load_state = self.queue.load_state
+
+        async def removed_first(queue_id: str) -> EntryState | None:
+            await self.queue.remove("P")
+            return await load_state(queue_id)
+
+        self.patch(self.queue, "load_state", removed_first)
+        self.assertTrue(await self.manager._confirmed("PN0"))

@@ -6,6 +6,7 @@ import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import attrs
 from hypothesis import given
 from hypothesis import strategies as st
 from twisted.internet import reactor
@@ -90,6 +91,32 @@ class QueueStateTests(unittest.TestCase):
         await self.queue.remove("Q1")
         self.assertEqual(sorted(os.listdir(self.path)), ["tmp"])
         self.assertIsNone(await self.queue.load_state("Q1"))
+
+    async def test_next_attempts_in_one_read(self) -> None:
+        for queue_id in ("Q1", "Q2", "Q3"):
+            await self.queue.enqueue(queue_id, ENVELOPE, BytesSource(b"m\r\n"))
+            os.utime(self.path / f"{queue_id}.json", ns=(0, {"Q1": 3, "Q2": 1, "Q3": 2}[queue_id]))
+        await self.queue.save_state(
+            "Q1", attrs.evolve(EntryState.initial(ENVELOPE), next_attempt=5.5)
+        )
+        (self.path / "Q3.state").write_text("{not json")  # unreadable: tried now, its run says why
+        self.assertEqual(await self.queue.next_attempts(), [("Q2", 0.0), ("Q3", 0.0), ("Q1", 5.5)])
+
+    async def test_an_entry_removed_while_listing_is_left_out(self) -> None:
+        await self.queue.enqueue("Q1", ENVELOPE, BytesSource(b"m\r\n"))
+        real = os.scandir
+
+        class Gone:
+            name = "Q0.json"
+
+            def stat(self) -> os.stat_result:
+                raise FileNotFoundError(self.name)
+
+        def scandir(path: str) -> list[object]:
+            return [Gone(), *real(path)]
+
+        self.patch(os, "scandir", scandir)
+        self.assertEqual(list(await self.queue.list_ids()), ["Q1"])
 
     async def test_missing_entry(self) -> None:
         with self.assertRaises(KeyError):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,6 +23,8 @@ from twisted_mail_stack.interfaces import IDeliveryQueue, IMessageSource
 from twisted_mail_stack.smtp.server import SMTPFactory, SMTPSession
 from twisted_mail_stack.sources import BytesSource
 from twisted_mail_stack.values import INBOX, Envelope
+
+from ..tools import scratch_dir
 
 USERS = ("alice@example.org", "bob@example.org")
 
@@ -78,7 +79,7 @@ class Harness:
         checker = InMemoryUsernamePasswordDatabaseDontUse(**{"alice@example.org": b"secret"})
         self.portal = Portal(MailRealm(self.store), [checker])
         self.queue = FakeQueue()
-        self.spool_dir = tempfile.mkdtemp(prefix="smtp-spool-")
+        self.spool_dir = scratch_dir("smtp-spool-")
         self.factory = SMTPFactory(
             hostname="mx.example.org",
             store=self.store,

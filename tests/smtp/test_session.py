@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import os
 
+from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial import unittest
 
 from twisted_mail_stack.config import SenderRule, SMTPConfig
@@ -208,6 +209,22 @@ class DeliveryTests(unittest.TestCase):
         self.assertEqual((envelope.ret, envelope.envid, envelope.body), ("HDRS", "e+1", "8BITMIME"))
         self.assertTrue(data.startswith(b"Received: "))  # no Return-Path on the way out
         self.assertEqual(body_of(data), MESSAGE.replace(b"..dotted", b".dotted"))
+
+    def test_one_log_line_per_accepted_message(self) -> None:
+        events: list[dict[str, object]] = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        c = Harness().connect()
+        c.hello()
+        reply = c.mail("a{b}@remote.example", ["alice@example.org"], MESSAGE)
+        queue_id = reply.split()[-1].decode()
+        lines = [formatEvent(e) for e in events if e.get("queue_id") == queue_id]
+        self.assertEqual(len(lines), 1, lines)
+        self.assertRegex(
+            lines[0],
+            rf"^smtp accepted id={queue_id} from=<a{{b}}@remote.example> "
+            rf"to=<alice@example.org> size=\d+ client=127.0.0.1 helo=\S+ tls=no auth=-$",
+        )
 
     def test_store_failure_answers_451_and_leaves_nothing(self) -> None:
         h = Harness()

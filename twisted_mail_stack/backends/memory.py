@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import itertools
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import ParamSpec, TypeVar
 
@@ -37,6 +37,7 @@ from ..interfaces import (
     IMailbox,
     IMaildropLock,
     IMailStore,
+    IMessageCache,
     IMessageContent,
     IMessageSource,
 )
@@ -102,6 +103,8 @@ class _Message:
     def __init__(self, data: bytes, info: MessageInfo) -> None:
         self.data = data
         self.info = info
+        #: L{IMessageCache} entries, by field; they go with the message.
+        self.cached: dict[str, bytes] = {}
 
 
 class _Folder:
@@ -207,7 +210,7 @@ def _combine_flags(
     return given
 
 
-@implementer(IMailbox)
+@implementer(IMailbox, IMessageCache)
 class MemoryMailbox:
     """A handle on one L{_Folder}."""
 
@@ -255,6 +258,26 @@ class MemoryMailbox:
         if message is None:
             raise NoSuchMessage(uid)
         return _Content(message.data)
+
+    @_deferred
+    def get_cached(
+        self, uids: Sequence[int], fields: Sequence[str]
+    ) -> Mapping[tuple[int, str], bytes]:
+        found = {}
+        for message in self._live().held(uids):
+            for field in fields:
+                value = message.cached.get(field)
+                if value is not None:
+                    found[message.info.uid, field] = value
+        return found
+
+    @_deferred
+    def put_cached(self, entries: Mapping[tuple[int, str], bytes]) -> None:
+        messages = self._live().messages
+        for (uid, field), value in entries.items():
+            message = messages.get(uid)
+            if message is not None:
+                message.cached[field] = bytes(value)
 
     @_deferred
     def append(

@@ -14,6 +14,7 @@ from attrs import frozen
 
 from ..values import SpecialUse, StoreMode
 from ._fetch import FetchItem
+from ._framer import LiteralSpool
 from ._search import SearchKey
 from ._sequence import SequenceSet
 
@@ -173,7 +174,8 @@ class Status:
 @frozen
 class Append:
     mailbox: str
-    message: bytes
+    #: The literal, or the spool it was written to if it was large (the session closes it).
+    message: bytes | LiteralSpool
     flags: frozenset[str] = frozenset()
     internal_date: datetime | None = None
     #: True if the message came as literal8 (RFC 3516 4.4).

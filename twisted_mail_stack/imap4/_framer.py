@@ -20,12 +20,18 @@ Rejections keep the stream in step with the client:
   connection to be closed (L{Fatal}): skipping gigabytes would only feed an attacker.
 - A line longer than C{max_line_length} is dropped up to its line end; the last octets are kept
   to see whether it announced a literal, which is then handled as above.
+
+A literal larger than C{spool_over} octets is not held in memory: the framer writes it, as it
+arrives, to a L{LiteralSpool} that the caller's C{spool} factory opens (the session's spool
+file), and the command carries the spool in L{RawCommand.spools}. The limits above are unchanged.
 """
 
 from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Callable
+from typing import Protocol
 
 from attrs import frozen
 
@@ -38,6 +44,7 @@ __all__ = [
     "Fatal",
     "FramerEvent",
     "LITERAL_MINUS_MAX",
+    "LiteralSpool",
 ]
 
 #: RFC 7888 4: with LITERAL-, a non-synchronising literal may carry at most 4096 octets.
@@ -49,6 +56,26 @@ _KEEP = 64
 _MAX_DIGITS = 12
 
 
+class LiteralSpool(Protocol):
+    """Where a large literal goes instead of memory (written by the framer, then owned by the
+    session, which closes it once the command is done)."""
+
+    @property
+    def size(self) -> int: ...
+
+    def write(self, data: bytes) -> None:
+        """Append octets of the literal (called until C{size} octets are written)."""
+
+    def finish(self) -> None:
+        """All C{size} octets are written."""
+
+    def read(self) -> bytes:
+        """The whole literal (for a command that needs it in memory). May raise L{OSError}."""
+
+    def close(self) -> None:
+        """Release the spool (delete its file); harmless twice."""
+
+
 @frozen
 class RawCommand:
     """One command as sent: C{parts[0::2]} are line texts, C{parts[1::2]} literal data."""
@@ -56,6 +83,14 @@ class RawCommand:
     parts: tuple[bytes, ...]
     #: For each literal, whether it was a literal8 (C{~{n}}, RFC 3516).
     binary: tuple[bool, ...] = ()
+    #: Empty, or for each literal the spool holding it (its part is then C{b""}), or None.
+    spools: tuple[LiteralSpool | None, ...] = ()
+
+    def close_spools(self) -> None:
+        """Release the spooled literals (the command was run or dropped)."""
+        for spool in self.spools:
+            if spool is not None:
+                spool.close()
 
     @property
     def tag(self) -> bytes | None:
@@ -138,6 +173,8 @@ class Framer:
         max_command_size: int | None = None,
         literal_minus: bool = False,
         max_skip: int = 1024 * 1024 * 1024,
+        spool: Callable[[int], LiteralSpool] | None = None,
+        spool_over: int = 64 * 1024,
     ) -> None:
         self.max_line_length = max_line_length
         self.max_literal_size = max_literal_size
@@ -146,11 +183,19 @@ class Framer:
         )
         self.literal_minus = literal_minus
         self.max_skip = max_skip
+        self.spool = spool
+        self.spool_over = spool_over
         self._buffer = bytearray()
         self._state = _State.LINE
         self._parts: list[bytes] = []
         self._binary: list[bool] = []
+        self._spools: list[LiteralSpool | None] = []
+        #: The literal being written to a spool, and how many of its octets are still to come.
+        self._spooling: LiteralSpool | None = None
+        self._remaining = 0
         self._held = 0
+        #: Octets of C{_held} that are in spools, not in memory.
+        self._spooled = 0
         self._literal_size = 0
         self._skip = 0
         self._tail = b""
@@ -158,8 +203,8 @@ class Framer:
 
     @property
     def buffered(self) -> int:
-        """Octets held: unparsed input plus the parts of the command being collected."""
-        return len(self._buffer) + self._held
+        """Octets held in memory: unparsed input plus the parts of the command being collected."""
+        return len(self._buffer) + self._held - self._spooled
 
     def accept_literal(self) -> list[FramerEvent]:
         """The session sent C{+} for the pending L{ContinuationRequest}: go on reading."""
@@ -175,6 +220,10 @@ class Framer:
             self._paused = False
             self._reset()
         return self.feed(b"")
+
+    def abort(self) -> None:
+        """The connection is gone (or the framer replaced): release the spools of a partial command."""
+        self._reset()
 
     def feed(self, data: bytes) -> list[FramerEvent]:
         if self._state is _State.CLOSED:
@@ -208,10 +257,16 @@ class Framer:
 
     def _reset(self) -> None:
         self._state = _State.LINE
-        self._parts = []
-        self._binary = []
-        self._held = 0
+        self._drop()
         self._paused = False
+
+    def _drop(self) -> None:
+        """Forget the command being collected, releasing its spools."""
+        for spool in [*self._spools, self._spooling]:
+            if spool is not None:
+                spool.close()
+        self._parts, self._binary, self._spools, self._spooling = [], [], [], None
+        self._held = self._spooled = 0
 
     def _close(self) -> None:
         self._reset()
@@ -229,7 +284,7 @@ class Framer:
                 # A tag cut off by _KEEP is no tag.
                 tag = self._current_tag(line) if self._parts or b" " in line else None
                 events.append(Rejected(tag, RejectReason.LINE_TOO_LONG))
-                self._parts, self._binary, self._held = [], [], 0
+                self._drop()
                 self._tail = b""
                 self._state = _State.DISCARD_LINE
                 return True
@@ -240,7 +295,7 @@ class Framer:
             line = line[:-1]
         if len(line) > self.max_line_length:
             events.append(Rejected(self._current_tag(line), RejectReason.LINE_TOO_LONG))
-            self._parts, self._binary, self._held = [], [], 0
+            self._drop()
             return self._after_dropped_line(line, events)
         match = _MARKER.search(line) if line.endswith(b"}") else None
         if match is None:
@@ -249,7 +304,9 @@ class Framer:
                 self._reset()
                 return True
             self._parts.append(line)
-            events.append(RawCommand(tuple(self._parts), tuple(self._binary)))
+            spools = tuple(self._spools) if any(s is not None for s in self._spools) else ()
+            events.append(RawCommand(tuple(self._parts), tuple(self._binary), spools))
+            self._spools = []  # the command owns them now
             self._reset()
             return True
         text = line[: match.start()]
@@ -264,7 +321,7 @@ class Framer:
                     self._current_tag(text), RejectReason.LITERAL_TOO_BIG, size, synchronising=sync
                 )
             )
-            self._parts, self._binary, self._held = [], [], 0
+            self._drop()
             if sync:
                 self._reset()
                 return True
@@ -273,6 +330,7 @@ class Framer:
         self._binary.append(bool(match.group(1)))
         self._held += len(text)
         self._literal_size = size
+        self._remaining = size
         self._state = _State.LITERAL
         if sync:
             # Stop here: the session answers before anything after the marker is read.
@@ -283,11 +341,36 @@ class Framer:
 
     def _read_literal(self, events: list[FramerEvent]) -> bool:
         size = self._literal_size
+        if self.spool is not None and size > self.spool_over:
+            return self._spool_literal()
         if len(self._buffer) < size:
             return False
         self._parts.append(bytes(self._buffer[:size]))
+        self._spools.append(None)
         del self._buffer[:size]
         self._held += size
+        self._state = _State.LINE
+        return True
+
+    def _spool_literal(self) -> bool:
+        """Pass what has come of a large literal to its spool: memory stays bounded."""
+        spool = self._spooling
+        if spool is None:
+            assert self.spool is not None
+            spool = self._spooling = self.spool(self._literal_size)
+        n = min(self._remaining, len(self._buffer))
+        if n:
+            spool.write(bytes(self._buffer[:n]))
+            del self._buffer[:n]
+            self._remaining -= n
+        if self._remaining:
+            return False
+        spool.finish()
+        self._parts.append(b"")
+        self._spools.append(spool)
+        self._spooling = None
+        self._held += self._literal_size
+        self._spooled += self._literal_size
         self._state = _State.LINE
         return True
 

@@ -307,7 +307,7 @@ def _append(reader: Reader) -> c.Append:
         when = _date_time(reader)
         reader.sp()
     binary = reader.literal_is_binary()
-    return c.Append(mailbox, reader.literal(), flags, when, binary)
+    return c.Append(mailbox, reader.large_literal(), flags, when, binary)
 
 
 def _search(uid: bool) -> Callable[[Reader], c.Search]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ..mutf7 import decode_mutf7
 from ..values import INBOX
-from ._framer import RawCommand
+from ._framer import LiteralSpool, RawCommand
 
 __all__ = ["Reader", "Syntax", "decode_mailbox"]
 
@@ -68,6 +68,7 @@ class Reader:
     def __init__(self, raw: RawCommand) -> None:
         self._parts = raw.parts
         self._binary = raw.binary
+        self._spools = raw.spools
         self._index = 0
         self.text = raw.parts[0]
         self.pos = 0
@@ -156,13 +157,25 @@ class Reader:
             out.append(c)
 
     def literal(self) -> bytes:
+        data = self.large_literal()
+        if isinstance(data, bytes):
+            return data
+        try:
+            return data.read()  # a large literal where a small one was expected: bounded anyway
+        except OSError:
+            raise Syntax("cannot read the literal back", status="NO") from None
+
+    def large_literal(self) -> bytes | LiteralSpool:
+        """The next literal, as its spool if the framer spooled it (for APPEND's message)."""
         if not self.at_literal():
             raise Syntax("expected a literal")
+        literal = self._index // 2
+        spool = self._spools[literal] if literal < len(self._spools) else None
         data = self._parts[self._index + 1]
         self._index += 2
         self.text = self._parts[self._index]
         self.pos = 0
-        return data
+        return data if spool is None else spool
 
     def literal_is_binary(self) -> bool:
         """True if the literal that comes next was sent as literal8 (C{~{n}})."""

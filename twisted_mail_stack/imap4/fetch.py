@@ -3,10 +3,11 @@ The FETCH engine (RFC 3501 6.4.5, 7.4.2; RFC 3516 BINARY; RFC 7162 CONDSTORE): u
 responses for messages of the selected mailbox, written to the session's output.
 
 What the index knows (FLAGS, INTERNALDATE, RFC822.SIZE, UID, MODSEQ) never opens a message.
-ENVELOPE, BODY and BODYSTRUCTURE come from the session's L{MessageCache} or one analysis of the
-message. Small messages are read whole (in batches when the mailbox provides
-L{IMessageReader}); larger ones are read by ranges, and a large body goes out in chunks with a
-wait for the output to drain between them, so memory per session stays bounded.
+ENVELOPE, BODY and BODYSTRUCTURE come from the session's L{MessageCache}, the mailbox's
+persistent L{IMessageCache} (looked up for many messages per trip) or one analysis of the
+message, which is then written to both. Small messages are read whole (in batches when the
+mailbox provides L{IMessageReader}); larger ones are read by ranges, and a large body goes out
+in chunks with a wait for the output to drain between them, so memory per session stays bounded.
 
 Messages are served as stored: RFC822.SIZE is the stored size, and the octets of BODY[] are
 exactly that many, so the two always agree.
@@ -16,14 +17,15 @@ from __future__ import annotations
 
 import binascii
 import re
-from collections.abc import Container, Sequence
+from collections.abc import Callable, Container, Sequence
+from operator import attrgetter
 from typing import Protocol
 
 from twisted.internet.defer import Deferred
 
 from ..errors import NoSuchMessage
 from ..interfaces import IMailbox, IMessageContent, IMessageReader
-from ..mime import MessageStructure, SectionSpec, envelope_only, locate
+from ..mime import SectionSpec, envelope_only, locate
 from ..mime._headers import find_body_start
 from ..mime.sections import _resolve, filter_header_fields
 from ..mime.structure import Part, parse_structure
@@ -31,7 +33,7 @@ from ..values import Flag, MessageInfo, StoreMode
 from . import _format as fmt
 from ._commands import Fetch
 from ._fetch import Attribute, BinarySize, BodySection, FetchItem, Section
-from .cache import MessageCache
+from .cache import MessageCache, Structure
 
 __all__ = ["FetchFailed", "FetchOutput", "MessageCache", "fetch", "read_header"]
 
@@ -44,6 +46,8 @@ FLUSH_AT = 64 * 1024
 #: Whole messages loaded per trip to an L{IMessageReader}: at most this many, and this many bytes.
 BATCH_MESSAGES = 64
 BATCH_BYTES = 2 * 1024 * 1024
+#: Structures looked up in the caches per trip.
+PREFETCH_MESSAGES = 1024
 
 A = Attribute
 _INFO_ONLY = frozenset({A.FLAGS, A.INTERNALDATE, A.RFC822_SIZE, A.UID, A.MODSEQ})
@@ -111,7 +115,7 @@ class _Message:
         mailbox: IMailbox,
         info: MessageInfo,
         cache: MessageCache,
-        structure: MessageStructure | None,
+        structure: Structure | None,
         raw: bytes | None,
     ) -> None:
         self.mailbox = mailbox
@@ -160,7 +164,7 @@ class _Message:
             self.raw = await self.read(0, int(content.size))
         return self.raw
 
-    async def get_structure(self) -> MessageStructure:
+    async def get_structure(self) -> Structure:
         if self.structure is None:
             large = self.raw is None and self.size > WHOLE_LIMIT
             self.structure = self.cache.analyse(self.mailbox, self.info.uid, await self.load())
@@ -356,14 +360,23 @@ class _Fetcher:
             return
         reader = IMessageReader(self.mailbox, None)
         start = 0
+        known: dict[int, Structure] = {}
+        known_until = 0
         while start < len(targets):
-            batch: list[tuple[int, MessageInfo, MessageStructure | None, bool]] = []
+            if self.structure_items and start >= known_until:
+                # The structures of the next stretch from the session's and the mailbox's
+                # caches in one trip; those analysed meanwhile go back in one trip too.
+                await self.cache.save(self.mailbox)
+                known_until = start + PREFETCH_MESSAGES
+                uids = [i.uid for _, i in targets[start:known_until]]
+                known = await self.cache.prefetch(self.mailbox, uids)
+            batch: list[tuple[int, MessageInfo, Structure | None, bool]] = []
             wanted: list[int] = []
             total = 0
             while start < len(targets) and len(batch) < BATCH_MESSAGES and total < BATCH_BYTES:
                 number, info = targets[start]
                 start += 1
-                structure = self.cache.get(self.mailbox, info.uid) if self.structure_items else None
+                structure = known.get(info.uid) if self.structure_items else None
                 needs = self.content_items or structure is None
                 if needs and info.size <= WHOLE_LIMIT:
                     wanted.append(info.uid)
@@ -380,11 +393,22 @@ class _Fetcher:
                     await self._message(number, message, needs)
                 except FetchFailed:
                     await self.writer.flush()  # the earlier messages' responses stand
+                    await self.cache.save(self.mailbox)
                     raise
         await self.writer.flush()
+        await self.cache.save(self.mailbox)
 
     async def _info_only(self, targets: Sequence[tuple[int, MessageInfo]]) -> None:
         writer, items, changed = self.writer, self.items, self.changed
+        if not changed:
+            # The usual case (only body items set \Seen): one template per line.
+            line = _info_line(items, self.recent)  # type: ignore[arg-type]
+            for start in range(0, len(targets), _INFO_BATCH):
+                writer.add(b"".join([line(n, i) for n, i in targets[start : start + _INFO_BATCH]]))
+                if writer.full:
+                    await writer.flush()
+            await writer.flush()
+            return
         for number, info in targets:
             values = [self.info_item(i, info) for i in items]  # type: ignore[arg-type]
             if info.uid in changed and A.FLAGS not in items:
@@ -469,6 +493,62 @@ class _Fetcher:
             await writer.flush()
 
 
+#: Lines of index-only FETCH responses formatted per step.
+_INFO_BATCH = 512
+#: The value of each index-only item in a line template, and how it is formatted.
+_INFO_TEMPLATE = {
+    A.UID: b"UID %d",
+    A.RFC822_SIZE: b"RFC822.SIZE %d",
+    A.MODSEQ: b"MODSEQ (%d)",
+    A.FLAGS: b"%s",
+    A.INTERNALDATE: b"%s",
+}
+
+
+def _info_line(
+    items: Sequence[Attribute], recent: Container[int]
+) -> Callable[[int, MessageInfo], bytes]:
+    """
+    C{line(number, info)}: the whole C{* n FETCH (...)} line for index-only C{items}, as
+    L{_Fetcher.info_item} and L{fmt.fetch_line} would give it, with one C{%} per message. The
+    messages of a mailbox share a few flag sets, so C{FLAGS (...)} is formatted once per set.
+    """
+    flag_items: dict[object, bytes] = {}
+
+    def flags(info: MessageInfo) -> bytes:
+        key: object = info.flags
+        is_recent = info.uid in recent
+        if is_recent:
+            key = (key, True)  # a frozenset never equals a tuple
+        value = flag_items.get(key)
+        if value is None:
+            value = flag_items[key] = fmt.fetch_flags(info.flags, recent=is_recent)
+        return value
+
+    getters: dict[Attribute, Callable[[MessageInfo], object]] = {
+        A.UID: attrgetter("uid"),
+        A.RFC822_SIZE: attrgetter("size"),
+        A.MODSEQ: attrgetter("modseq"),
+        A.FLAGS: flags,
+        A.INTERNALDATE: lambda info: fmt.fetch_internaldate(info.internal_date),
+    }
+    template = b"* %d FETCH (" + b" ".join(_INFO_TEMPLATE[i] for i in items) + fmt.FETCH_END
+    get = [getters[i] for i in items]
+    if len(get) == 1:
+        (g1,) = get
+        return lambda n, info: template % (n, g1(info))
+    if len(get) == 2:
+        g1, g2 = get
+        return lambda n, info: template % (n, g1(info), g2(info))
+    if len(get) == 3:
+        g1, g2, g3 = get
+        return lambda n, info: template % (n, g1(info), g2(info), g3(info))
+    if len(get) == 4:
+        g1, g2, g3, g4 = get
+        return lambda n, info: template % (n, g1(info), g2(info), g3(info), g4(info))
+    return lambda n, info: template % (n, *[g(info) for g in get])
+
+
 async def fetch(
     mailbox: IMailbox,
     targets: Sequence[tuple[int, MessageInfo]],
@@ -499,4 +579,4 @@ async def fetch(
             changed = {i.uid: i for i in result.updated}
             targets = [(n, changed.get(i.uid, i)) for n, i in targets]
     await _Fetcher(mailbox, items, out, cache, recent, changed).run(targets)
-    return [i.uid for _, i in targets if i.uid in changed]
+    return [i.uid for _, i in targets if i.uid in changed] if changed else []

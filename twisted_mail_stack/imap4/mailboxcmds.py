@@ -5,17 +5,17 @@ folders, subscriptions, listing, STATUS, APPEND and selecting a mailbox.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 
 from ..errors import NoSuchMailbox
-from ..interfaces import IMailbox
+from ..interfaces import IMailbox, IMessageSource
 from ..sources import BytesSource
-from ..values import DELIMITER, Change
+from ..values import DELIMITER, Change, MailboxStatus, MessageInfo
 from . import _commands as c
 from . import _format as fmt
 from ._session import Refusal, Reply, SessionBase
 from .listing import list_responses, lsub_responses
-from .selected import SelectedMailbox
+from .selected import ListingCache, SelectedMailbox, listing_key
 
 __all__ = ["MailboxCommands", "IMPLEMENTATION"]
 
@@ -41,6 +41,9 @@ class _Listener:
 
 
 class MailboxCommands(SessionBase):
+    #: Shared by the factory's sessions; keyed by the name the user logged in with.
+    listings: ListingCache
+    login_name: Hashable
     # -- any state ----------------------------------------------------------------------
 
     async def _cmd_id(self, tag: str, command: c.Id) -> Reply:
@@ -72,9 +75,9 @@ class MailboxCommands(SessionBase):
             await mailbox.add_listener(listener)
             # RFC 3501 6.3.2: EXAMINE shows \Recent but claims nothing; the unclaimed messages
             # are the newest of those the status (taken first) counted.
-            peek = await mailbox.status() if read_only else None
-            messages = await mailbox.list_messages()
-            status = await mailbox.status()
+            first = await mailbox.status()
+            peek = first if read_only else None
+            messages, status = await self._listing(mailbox, first)
             if peek is None:
                 recent: Sequence[int] = await mailbox.claim_recent()
             else:
@@ -125,6 +128,27 @@ class MailboxCommands(SessionBase):
         return Reply(text=f"{name} completed", code="READ-ONLY" if read_only else "READ-WRITE")
 
     _cmd_examine = _cmd_select
+
+    async def _listing(
+        self, mailbox: IMailbox, first: MailboxStatus
+    ) -> tuple[Sequence[MessageInfo], MailboxStatus]:
+        """
+        The folder's messages and a status no older than them (C{first}, taken after the
+        listener was added, or a later one). A folder in the state a recent listing saw (same
+        HIGHESTMODSEQ, UIDNEXT and count) is not listed again: listing builds an object per
+        message, and most SELECTs find the folder as it was. Later changes come as events.
+        """
+        folder = (self.login_name, mailbox.name)
+        key = listing_key(self.login_name, first)
+        cached = self.listings.get(folder, key)
+        if cached is not None:
+            return cached, first
+        messages = await mailbox.list_messages()
+        status = await mailbox.status()
+        if listing_key(self.login_name, status) == key:
+            # Unchanged while listed: the listing is the folder in state C{key}.
+            self.listings.put(folder, key, messages)
+        return messages, status
 
     # -- the folder tree -----------------------------------------------------------------
 
@@ -202,11 +226,17 @@ class MailboxCommands(SessionBase):
         return Reply(text="STATUS completed")
 
     async def _cmd_append(self, tag: str, command: c.Append) -> Reply:
+        # A large message comes spooled to a file (imap4.spool): the store links or copies it.
+        message = command.message
+        if isinstance(message, bytes):
+            source: IMessageSource = BytesSource(message)
+        elif IMessageSource.providedBy(message) and getattr(message, "error", None) is None:
+            source = message
+        else:
+            raise Refusal("cannot spool the message; try again later", "SERVERBUG")
         mailbox, opened = await self._open(command.mailbox, "TRYCREATE")
         try:
-            info = await mailbox.append(
-                BytesSource(command.message), command.flags, command.internal_date
-            )
+            info = await mailbox.append(source, command.flags, command.internal_date)
             uidvalidity = mailbox.uidvalidity
         except NoSuchMailbox:
             raise Refusal("no such mailbox", "TRYCREATE") from None

@@ -74,7 +74,7 @@ class MessageCommands(SessionBase):
         found = await search(
             mailbox, selected.messages(), command.key, self.cache, recent=selected.recent
         )
-        numbers = [info.uid if command.uid else n for n, info in found]
+        numbers = [info.uid for _, info in found] if command.uid else [n for n, _ in found]
         highest = max((info.modseq for _, info in found), default=None) if modseq else None
         self.send(fmt.search_response(numbers, highest))
         return Reply(text=("UID SEARCH" if command.uid else "SEARCH") + " completed")
@@ -129,7 +129,7 @@ class MessageCommands(SessionBase):
         updated = {info.uid: info for info in result.updated}
         conflicts = set(result.conflicts)
         out = [selected.flag_update()]
-        for number, info in targets:
+        for number, info in targets if not command.silent or self.condstore else ():
             if info.uid in conflicts:
                 continue
             current = selected.infos.get(info.uid, info)

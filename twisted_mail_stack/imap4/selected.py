@@ -13,13 +13,15 @@ No Twisted and no I/O here: L{SelectedMailbox.updates} returns the bytes to send
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable
+from collections import OrderedDict
+from collections.abc import Hashable, Iterable, Sequence
 
 from ..values import (
     Change,
     Flag,
     FlagsChanged,
     MailboxReset,
+    MailboxStatus,
     MessageAdded,
     MessageExpunged,
     MessageInfo,
@@ -27,10 +29,58 @@ from ..values import (
 from . import _format as fmt
 from ._sequence import STAR, SequenceSet
 
-__all__ = ["SelectedMailbox", "BadSequence", "PERMANENT"]
+__all__ = ["SelectedMailbox", "BadSequence", "ListingCache", "PERMANENT", "listing_key"]
 
 #: The flags a client may store; keywords may be created too (C{\\*}).
 PERMANENT = sorted(Flag.SYSTEM)
+#: Formatted C{FLAGS (...)} items a view keeps, one per flag set.
+_FLAG_ITEMS = 256
+
+
+def listing_key(user: Hashable, status: MailboxStatus) -> Hashable:
+    """
+    What identifies one state of a folder for L{ListingCache}: every change to its messages
+    (arrival, expunge, flags; by any session or program) gives it a new HIGHESTMODSEQ
+    (RFC 7162 3.1.2.1); UIDNEXT and the count are checked too, for a backend that is lax.
+    """
+    return (user, status.uidvalidity, status.uidnext, status.messages, status.highestmodseq)
+
+
+class ListingCache:
+    """
+    The message lists of recently selected folders, so that SELECT of a folder that has not
+    changed since (a client polling, or syncing in a new session) need not list it again.
+    Bounded by the number of messages held (least recently used go first); one state per folder.
+    """
+
+    def __init__(self, budget: int = 200_000) -> None:
+        self.budget = budget
+        self._held = 0
+        self._entries: OrderedDict[tuple[Hashable, str], tuple[Hashable, Sequence[MessageInfo]]]
+        self._entries = OrderedDict()
+
+    def get(self, folder: tuple[Hashable, str], key: Hashable) -> Sequence[MessageInfo] | None:
+        """The listing of C{folder} (user, name) in state C{key}, if held."""
+        entry = self._entries.get(folder)
+        if entry is None or entry[0] != key:
+            return None
+        self._entries.move_to_end(folder)
+        return entry[1]
+
+    def put(
+        self, folder: tuple[Hashable, str], key: Hashable, messages: Sequence[MessageInfo]
+    ) -> None:
+        """Hold C{messages}, the whole listing of C{folder} in state C{key}."""
+        old = self._entries.pop(folder, None)
+        if old is not None:
+            self._held -= len(old[1])
+        if len(messages) > self.budget:
+            return
+        self._entries[folder] = (key, tuple(messages))
+        self._held += len(messages)
+        while self._held > self.budget:
+            _, (_, dropped) = self._entries.popitem(last=False)
+            self._held -= len(dropped)
 
 
 class BadSequence(Exception):
@@ -74,12 +124,17 @@ class SelectedMailbox:
         self._new_flags: set[str] = set()
         #: New UIDs whose \Recent state the session has yet to claim.
         self.unclaimed: list[int] = []
+        # (number, info) for every message of the view, built on demand and dropped whenever
+        # the view or an info changes: FETCH, STORE and SEARCH over a large mailbox share it.
+        self._rows: list[tuple[int, MessageInfo]] | None = None
+        self._flag_items: dict[object, bytes] = {}
 
     # -- listening ---------------------------------------------------------------------
 
     def on_change(self, change: Change) -> None:
         """The listener: record C{change}; idempotent for events seen twice (snapshot races)."""
         if isinstance(change, MessageAdded | FlagsChanged):
+            self._rows = None
             info = change.info
             known = self.infos.get(info.uid)
             if info.uid in self._gone:
@@ -184,6 +239,7 @@ class SelectedMailbox:
     def _expunge(self) -> list[bytes]:
         """Drop the expunged messages from the view, with an EXPUNGE for each the client knew."""
         gone, self._gone = self._gone, set()
+        self._rows = None
         out = []
         if len(gone) < 64:
             # Few: find each by bisection (list deletion is a memmove).
@@ -219,15 +275,27 @@ class SelectedMailbox:
         self, number: int, info: MessageInfo, *, condstore: bool, flags: bool = True
     ) -> bytes:
         """C{* n FETCH (FLAGS (...) UID u [MODSEQ (m)])} for message C{number}."""
-        items = [fmt.fetch_flags(info.flags, recent=info.uid in self.recent)] if flags else []
+        items = [self._flags_item(info)] if flags else []
         items.append(fmt.fetch_uid(info.uid))
         if condstore:
             items.append(fmt.fetch_modseq(info.modseq))
         return fmt.fetch_line(number, items)
 
+    def _flags_item(self, info: MessageInfo) -> bytes:
+        """C{FLAGS (...)} of C{info}: formatted once per flag set (a mailbox has few)."""
+        recent = info.uid in self.recent
+        key: object = (info.flags, True) if recent else info.flags  # a tuple is no frozenset
+        item = self._flag_items.get(key)
+        if item is None:
+            if len(self._flag_items) >= _FLAG_ITEMS:
+                self._flag_items.clear()  # a client making keyword sets without end
+            item = self._flag_items[key] = fmt.fetch_flags(info.flags, recent=recent)
+        return item
+
     def reported(self, uids: Iterable[int]) -> None:
         """The session told the client the current flags of C{uids} itself (STORE, FETCH)."""
-        self._flags_pending.difference_update(uids)
+        if self._flags_pending:
+            self._flags_pending.difference_update(uids)
 
     # -- numbers ----------------------------------------------------------------------
 
@@ -241,8 +309,12 @@ class SelectedMailbox:
         return None
 
     def messages(self) -> list[tuple[int, MessageInfo]]:
-        """Every message of the view as (sequence number, info), ascending."""
-        return [(n, self.infos[uid]) for n, uid in enumerate(self.uids, 1)]
+        """Every message of the view as (sequence number, info), ascending (do not modify)."""
+        rows = self._rows
+        if rows is None or len(rows) != len(self.uids):
+            uids = self.uids
+            rows = self._rows = list(enumerate(map(self.infos.__getitem__, uids), 1))
+        return rows
 
     def resolve(self, sequence: SequenceSet, *, uid: bool) -> list[tuple[int, MessageInfo]]:
         """
@@ -253,19 +325,29 @@ class SelectedMailbox:
         uids = self.uids
         if uid:
             largest = uids[-1] if uids else 0
-            out: list[tuple[int, MessageInfo]] = []
+            slices = []
             for lo, hi in sequence.resolve(largest):
-                start = bisect.bisect_left(uids, lo)
-                stop = bisect.bisect_right(uids, hi)
-                out.extend((i + 1, self.infos[uids[i]]) for i in range(start, stop))
-            return out
-        count = len(uids)
-        if count == 0 and all(STAR in r for r in sequence.ranges):
-            return []  # "1:*" in an empty mailbox names nothing; clients send it freely
-        spans = sequence.resolve(count)
-        if not spans or spans[-1][1] > count or spans[0][0] < 1:
-            raise BadSequence("message number out of range")
-        return [(n, self.infos[uids[n - 1]]) for lo, hi in spans for n in range(lo, hi + 1)]
+                slices.append((bisect.bisect_left(uids, lo), bisect.bisect_right(uids, hi)))
+        else:
+            count = len(uids)
+            if count == 0 and all(STAR in r for r in sequence.ranges):
+                return []  # "1:*" in an empty mailbox names nothing; clients send it freely
+            spans = sequence.resolve(count)
+            if not spans or spans[-1][1] > count or spans[0][0] < 1:
+                raise BadSequence("message number out of range")
+            slices = [(lo - 1, hi) for lo, hi in spans]
+        if self._rows is None and sum(stop - start for start, stop in slices) * 8 < len(uids):
+            # A few messages (STORE n, FETCH n) right after a change: not worth all the rows.
+            infos = self.infos
+            return [(i + 1, infos[uids[i]]) for start, stop in slices for i in range(start, stop)]
+        rows = self.messages()
+        if len(slices) == 1:
+            start, stop = slices[0]
+            return rows[start:stop]
+        out: list[tuple[int, MessageInfo]] = []
+        for start, stop in slices:
+            out += rows[start:stop]
+        return out
 
     def first_unseen(self) -> int | None:
         for n, uid in enumerate(self.uids, 1):

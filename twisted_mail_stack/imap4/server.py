@@ -10,8 +10,10 @@ tagged response and while idling, following RFC 3501 7.4.1.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Hashable
 from typing import TYPE_CHECKING, Any
 
 from twisted.cred.credentials import UsernamePassword
@@ -40,7 +42,8 @@ from ._session import ANSWERED, Refusal, Reply, bad, mailbox_refusal
 from .cache import MessageCache
 from .mailboxcmds import MailboxCommands
 from .messagecmds import MessageCommands
-from .selected import SelectedMailbox
+from .selected import ListingCache, SelectedMailbox
+from .spool import LiteralFile, remove_stale
 
 if TYPE_CHECKING:
     from ..service import MailStack
@@ -59,12 +62,15 @@ _PREAUTH_BASE = b"IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE"
 _PREAUTH_LITERAL = 64 * 1024
 #: Queued commands above which reading pauses until the session catches up.
 _QUEUE_HIGH = 128
+#: Literals above this size go to a spool file instead of memory (an APPENDed message).
+_SPOOL_OVER = 64 * 1024
 
 
 class IMAP4Factory(Factory):
     """
     Builds L{IMAP4Server} sessions. C{implicit_tls}: the listener wraps every connection in TLS
-    (port 993); otherwise C{tls}, if given, is offered through STARTTLS.
+    (port 993); otherwise C{tls}, if given, is offered through STARTTLS. Large literals are
+    spooled to files in C{spool_dir} (the system's temporary directory if None).
     """
 
     noisy = False
@@ -79,6 +85,7 @@ class IMAP4Factory(Factory):
         hostname: str = "localhost",
         tls: TLSSettings | None = None,
         implicit_tls: bool = False,
+        spool_dir: str | None = None,
     ) -> None:
         self.portal = portal
         self.clock = clock
@@ -87,6 +94,10 @@ class IMAP4Factory(Factory):
         self.hostname = hostname
         self.tls = tls
         self.implicit_tls = implicit_tls
+        self.spool_dir = spool_dir if spool_dir is not None else tempfile.gettempdir()
+        os.makedirs(self.spool_dir, mode=0o700, exist_ok=True)
+        #: Folder listings shared by the sessions (see L{ListingCache}).
+        self.listings = ListingCache()
         self.limits = ClientLimits(
             clock,
             self.config.max_connections_per_client,
@@ -110,6 +121,8 @@ def build_imaps(stack: MailStack) -> IMAP4Factory:
 
 def _build(stack: MailStack, implicit_tls: bool) -> IMAP4Factory:
     assert stack.portal is not None
+    spool_dir = str(stack.config.data_path / "spool")
+    remove_stale(spool_dir)
     return IMAP4Factory(
         stack.portal,
         clock=stack.reactor,
@@ -118,6 +131,8 @@ def _build(stack: MailStack, implicit_tls: bool) -> IMAP4Factory:
         hostname=stack.config.hostname,
         tls=stack.tls,
         implicit_tls=implicit_tls,
+        # The store's file system, so that the store can hard-link an APPENDed message.
+        spool_dir=spool_dir,
     )
 
 
@@ -137,6 +152,8 @@ class IMAP4Server(MessageCommands, MailboxCommands, Protocol):
         self.state = c.State.NOT_AUTHENTICATED
         self.closed = False
         self.account: IAccount | None = None
+        self.login_name: Hashable = None
+        self.listings = factory.listings
         self.selected: SelectedMailbox | None = None
         self.mailbox = None
         self.condstore = False
@@ -166,7 +183,12 @@ class IMAP4Server(MessageCommands, MailboxCommands, Protocol):
             # LITERAL- limit of RFC 7888 4), so that no stranger makes us buffer megabytes;
             # synchronising ones are checked when they come up (_PREAUTH_LITERAL).
             literal_minus=self.state is c.State.NOT_AUTHENTICATED,
+            spool=self._open_spool,
+            spool_over=_SPOOL_OVER,
         )
+
+    def _open_spool(self, size: int) -> LiteralFile:
+        return LiteralFile(self.factory.spool_dir, size)
 
     # -- connection ------------------------------------------------------------------------
 
@@ -192,7 +214,8 @@ class IMAP4Server(MessageCommands, MailboxCommands, Protocol):
         if self._counted:
             self._counted = False
             self.factory.limits.disconnect(self._client)
-        self._events.clear()
+        self._framer.abort()
+        self._drop_events()
         Deferred.fromCoroutine(self.deselect()).addErrback(
             lambda f: _log.failure("closing the selected mailbox", f)
         )
@@ -202,8 +225,15 @@ class IMAP4Server(MessageCommands, MailboxCommands, Protocol):
 
     def close_connection(self) -> None:
         self.closed = True
-        self._events.clear()
+        self._drop_events()
         self.transport.loseConnection()
+
+    def _drop_events(self) -> None:
+        """Forget the queued input, releasing the spools of its commands."""
+        for event in self._events:
+            if isinstance(event, RawCommand):
+                event.close_spools()
+        self._events.clear()
 
     def _touch(self) -> None:
         if self._timer is not None and self._timer.active():
@@ -247,8 +277,10 @@ class IMAP4Server(MessageCommands, MailboxCommands, Protocol):
     def _event(self, event: FramerEvent) -> None:
         if isinstance(event, RawCommand):
             if self._sasl is not None:
+                event.close_spools()
                 self._sasl_response(event)
             elif self._idle_tag is not None:
+                event.close_spools()
                 self._idle_line(event)
             else:
                 self._command(event)
@@ -276,6 +308,8 @@ class IMAP4Server(MessageCommands, MailboxCommands, Protocol):
 
     def _command(self, raw: RawCommand) -> None:
         parsed = parse_command(raw)
+        if isinstance(parsed, ParseError) or not isinstance(parsed.command, c.Append):
+            raw.close_spools()  # only APPEND reads a spool after parsing
         if isinstance(parsed, ParseError):
             self.send(fmt.parse_error_response(parsed))
             if parsed.status == "BAD":
@@ -283,16 +317,19 @@ class IMAP4Server(MessageCommands, MailboxCommands, Protocol):
             return
         tag, command = parsed.tag, parsed.command
         if not c.valid_states(command) & self.state:
+            raw.close_spools()
             self.send(fmt.tagged(tag, b"BAD", f"{_name(command)} is not valid in this state"))
             self._count_error()
             return
         handler = getattr(self, "_cmd_" + type(command).__name__.lower())
-        self._run(self._execute(tag, command, handler))
+        self._run(self._execute(tag, command, handler), raw)
 
-    def _run(self, coroutine: Coroutine[Any, Any, None]) -> None:
+    def _run(self, coroutine: Coroutine[Any, Any, None], raw: RawCommand | None = None) -> None:
         self._busy = True
         d = Deferred.fromCoroutine(coroutine)
         d.addErrback(self._crashed)
+        if raw is not None and raw.spools:
+            d.addBoth(_release, raw)
         d.addBoth(self._finished)
 
     def _finished(self, _: object) -> None:
@@ -375,7 +412,8 @@ class IMAP4Server(MessageCommands, MailboxCommands, Protocol):
             raise bad("TLS is not available")
         self.send(fmt.tagged(tag, b"OK", "begin TLS negotiation now"))
         # RFC 3501 6.2.1 (and CVE-2011-0411): what the client pipelined in the clear is dropped.
-        self._events.clear()
+        self._drop_events()
+        self._framer.abort()
         self._framer = self._new_framer()
         self.transport.startTLS(self.factory.tls.server_options())
         self._secure = True
@@ -443,6 +481,7 @@ class IMAP4Server(MessageCommands, MailboxCommands, Protocol):
             logout()
             return ANSWERED
         self.account, self._logout = IAccount(account), logout
+        self.login_name = credentials.username
         self.state = c.State.AUTHENTICATED
         self._framer.literal_minus = False
         self._sasl = None
@@ -500,6 +539,12 @@ class IMAP4Server(MessageCommands, MailboxCommands, Protocol):
             return Reply(text="IDLE terminated")
 
         self._run(self._execute(tag, c.Idle(), handler))
+
+
+def _release(result: object, raw: RawCommand) -> object:
+    """Delete the spool files of a command that has run."""
+    raw.close_spools()
+    return result
 
 
 def _name(command: c.Command) -> str:

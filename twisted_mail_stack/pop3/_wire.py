@@ -233,8 +233,29 @@ def encode_whole(message: bytes) -> tuple[bytes, int]:
         assert encoder.size is not None
         return body, encoder.size
     size = len(data)
-    if b"\n." in data:
+    if _dot_after_newline(data):
         data = data.replace(b"\n.", b"\n..")  # RFC 1939 3: byte-stuff lines starting with "."
     if data.startswith(b"."):
         data = b"." + data
     return data + TERMINATOR, size
+
+
+#: Dots looked at one by one before L{_dot_after_newline} searches for the pair instead.
+_DOTS_CHECKED = 8
+
+
+def _dot_after_newline(data: bytes) -> bool:
+    """
+    C{b"\\n." in data}, faster for typical mail: CPython finds a single byte with memchr but
+    a two-byte pattern about ten times slower, and most messages have few dots, so the first
+    few are checked one by one before the search for the pair takes over.
+    """
+    i = data.find(b".", 1)
+    for _ in range(_DOTS_CHECKED):
+        if i < 0:
+            return False
+        if data[i - 1] == 0x0A:
+            return True
+        i = data.find(b".", i + 1)
+    # Every dot before i was looked at, so a pair left starts at i - 1 or later.
+    return i > 0 and data.find(b"\n.", i - 1) >= 0

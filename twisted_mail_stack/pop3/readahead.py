@@ -124,13 +124,14 @@ class ReadAhead:
         drop, total = self._drop, len(self._drop)
         while self._next <= total and len(self._loads) < self._max_messages:
             number = self._next
-            info = drop.peek(number)
-            if info is not None and info.size <= self._max_size:
-                if self._bytes + info.size > self._max_bytes:
+            uid = drop.peek(number)
+            size = drop.stored_size(number)
+            if uid is not None and size <= self._max_size:
+                if self._bytes + size > self._max_bytes:
                     break
-                load = self._loads[number] = Load(info.uid, info.size)
+                load = self._loads[number] = Load(uid, size)
                 self._order.append(number)
-                self._bytes += info.size
+                self._bytes += size
                 batch.append(load)
             self._next += 1
         if not batch:

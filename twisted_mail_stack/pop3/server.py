@@ -28,7 +28,7 @@ from ..auth.sasl import CANCEL, MECHANISMS, Challenge, SASLMechanism, create_mec
 from ..clientlimits import ClientLimits, client_key
 from ..config import POP3Config
 from ..errors import MailboxError, MailboxInUse, NoSuchMessage, SASLError
-from ..interfaces import IAccount, IMailbox, IMaildropLock
+from ..interfaces import IAccount, IMailbox, IMaildropLock, IMessageSizes
 from ..streaming import (
     SizeCache,
     TransferStopped,
@@ -38,7 +38,7 @@ from ..streaming import (
     stream_content,
 )
 from ..tls import TLSSettings
-from ..values import INBOX, MessageInfo
+from ..values import INBOX
 from ._wire import (
     AUTH,
     IN_USE,
@@ -440,7 +440,7 @@ class POP3Server(Protocol):
                 # RFC 1939 8: the maildrop is locked for the session; the snapshot is taken
                 # under the lock.
                 lock = await mailbox.lock()
-                messages = await mailbox.list_messages()
+                maildrop = await _snapshot(mailbox)
             except BaseException:
                 await mailbox.close()
                 raise
@@ -454,10 +454,10 @@ class POP3Server(Protocol):
         if self.state is State.CLOSED:
             self._release()  # the client left while we were logging in
             return
-        self._maildrop = Maildrop(messages, mailbox.uidvalidity)
-        self._readahead = ReadAhead(mailbox, self._maildrop)
+        self._maildrop = maildrop
+        self._readahead = ReadAhead(mailbox, maildrop)
         self.state = State.TRANSACTION
-        self._send(ok(f"maildrop locked and ready, {len(messages)} messages"))
+        self._send(ok(f"maildrop locked and ready, {len(maildrop)} messages"))
 
     async def _login_failed(self) -> None:
         self._login_failures += 1
@@ -503,9 +503,7 @@ class POP3Server(Protocol):
             number = parse_number(arg)
             self._send(b"+OK %d %s\r\n" % (number, drop.unique_id(drop.get(number))))
             return
-        # Built in one pass: a unique-id line starts with a digit, so nothing needs stuffing.
-        body = b"".join([b"%d %s\r\n" % (n, drop.unique_id(info)) for n, info in drop.live()])
-        self._send(ok("unique-id listing follows") + body + TERMINATOR)
+        self._send(ok("unique-id listing follows") + drop.uidl_listing() + TERMINATOR)
 
     def _retr(self, arg: bytes) -> None:
         """RETR; a message already read ahead goes out at once, without a coroutine."""
@@ -513,7 +511,7 @@ class POP3Server(Protocol):
         assert readahead is not None
         try:
             number = parse_number(arg)
-            info = self._drop.get(number)
+            uid = self._drop.get(number)
         except CommandError as e:
             self._error(e)
             return
@@ -525,12 +523,12 @@ class POP3Server(Protocol):
             self._learn_size(number, load.octets)
             return
         readahead.advance(number)
-        self._run(self._send_message(number, info, None, load))
+        self._run(self._send_message(number, uid, None, load))
 
     async def _cmd_top(self, arg: bytes, lines: bytes) -> None:
         number = parse_number(arg)
-        info = self._drop.get(number)
-        await self._send_message(number, info, parse_number(lines, zero=True))
+        uid = self._drop.get(number)
+        await self._send_message(number, uid, parse_number(lines, zero=True))
 
     async def _cmd_dele(self, arg: bytes) -> None:
         number = parse_number(arg)
@@ -572,19 +570,19 @@ class POP3Server(Protocol):
         for number, size in drop.sizes.items():
             put((*key, drop.uid(number)), size)
 
-    def _size_key(self, info: MessageInfo) -> tuple[str, str, int, int]:
+    def _size_key(self, uid: int) -> tuple[str, str, int, int]:
         assert self._account is not None and self._mailbox is not None
-        return (self._account.user, self._mailbox.name, self._mailbox.uidvalidity, info.uid)
+        return (self._account.user, self._mailbox.name, self._mailbox.uidvalidity, uid)
 
-    async def _measure(self, messages: Iterable[tuple[int, MessageInfo]]) -> None:
+    async def _measure(self, messages: Iterable[tuple[int, int]]) -> None:
         """Learn the canonical sizes of C{messages}: from the cache, else by reading them."""
         drop, cache = self._drop, self.factory.sizes
         missing = []
-        for number, info in messages:
+        for number, uid in messages:
             if number not in drop.sizes:
-                size = cache.get(self._size_key(info))
+                size = cache.get(self._size_key(uid))
                 if size is None:
-                    missing.append((number, info))
+                    missing.append((number, uid))
                 else:
                     drop.sizes[number] = size
         if not missing:
@@ -592,26 +590,26 @@ class POP3Server(Protocol):
         queue = iter(missing)
 
         async def worker() -> None:
-            for number, info in queue:
-                drop.sizes[number] = await self._measure_one(info)
+            for number, uid in queue:
+                drop.sizes[number] = await self._measure_one(uid, drop.stored_size(number))
 
         workers = min(_MEASURE_PARALLEL, len(missing))
         await gatherResults(
             [Deferred.fromCoroutine(worker()) for _ in range(workers)], consumeErrors=True
         )
 
-    async def _measure_one(self, info: MessageInfo) -> int:
+    async def _measure_one(self, uid: int, stored: int) -> int:
         assert self._mailbox is not None
         try:
-            content = await self._mailbox.open_content(info.uid)
+            content = await self._mailbox.open_content(uid)
         except NoSuchMessage:
-            return info.size  # expunged by another session: the stored size is all we know
+            return stored  # expunged by another session: the stored size is all we know
         size = await canonical_size(content)
-        self.factory.sizes.put(self._size_key(info), size)
+        self.factory.sizes.put(self._size_key(uid), size)
         return size
 
     async def _send_message(
-        self, number: int, info: MessageInfo, lines: int | None, load: Load | None = None
+        self, number: int, uid: int, lines: int | None, load: Load | None = None
     ) -> None:
         """RETR (C{lines} None) or TOP: stream the message with the status line in front."""
         assert self._mailbox is not None
@@ -622,7 +620,7 @@ class POP3Server(Protocol):
                 self._learn_size(number, load.octets)
                 return
         try:
-            content = await self._mailbox.open_content(info.uid)
+            content = await self._mailbox.open_content(uid)
         except NoSuchMessage:
             raise CommandError("message was removed by another session") from None
         size = self._drop.sizes.get(number)
@@ -653,3 +651,12 @@ class POP3Server(Protocol):
         # The factory's cache learns them when the session ends (L{_release}), off the RETRs.
         if size is not None:
             self._drop.sizes[number] = size
+
+
+async def _snapshot(mailbox: IMailbox) -> Maildrop:
+    """The maildrop listing taken at login: compact where the mailbox provides L{IMessageSizes}."""
+    sizes = IMessageSizes(mailbox, None)
+    if sizes is not None:
+        uids, stored = await sizes.list_sizes()
+        return Maildrop(uids, stored, mailbox.uidvalidity)
+    return Maildrop.from_infos(await mailbox.list_messages(), mailbox.uidvalidity)

@@ -9,7 +9,8 @@ tries that lock:
   - it does not: the command writes a request file C{<queue>/control/<name>.req} (JSON, written
     to a temporary name, fsynced, renamed); L{ControlWatcher}, in the server, looks for
     requests every C{control_interval} seconds, applies them through the manager (so they never
-    race a delivery run) and deletes them.
+    race a delivery run) and deletes them; once a request's action is done it leaves
+    C{<name>.done} (JSON C{{"outcome": ...}}) for the command, which waits for it (L{outcome}).
 Reading (list, show) needs no lock: every file of an entry is replaced atomically.
 """
 
@@ -25,6 +26,7 @@ from contextlib import contextmanager
 from typing import IO, Any
 
 from attrs import evolve, frozen
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
@@ -35,6 +37,7 @@ from .state import EntryState
 
 __all__ = [
     "ACTIONS",
+    "outcome",
     "ControlWatcher",
     "EntryInfo",
     "ServerLock",
@@ -47,6 +50,16 @@ _log = Logger()
 
 #: What an operator can ask of one entry; "flush" asks for every entry.
 ACTIONS = ("retry", "delete", "bounce", "flush")
+#: What a done request reports, by action.
+DONE = {
+    "retry": "tried now",
+    "delete": "deleted",
+    "bounce": "bounced; the sender is notified",
+    "flush": "every message tried now",
+}
+NOT_FOUND = "no such message"
+#: Result files nobody collected (the command gave up waiting) are removed after this long.
+_RESULT_LIFETIME = 3600.0
 
 
 def control_dir(queue_path: str) -> str:
@@ -108,6 +121,27 @@ def request(queue_path: str, action: str, queue_id: str | None = None) -> str:
     return name + ".req"
 
 
+def outcome(queue_path: str, name: str, wait: float, poll: float = 0.1) -> str | None:
+    """
+    The outcome the server reported for request C{name} (see L{request}), waiting at most
+    C{wait} seconds; None if it has not answered by then (the request stays: it is applied
+    when the server gets to it).
+    """
+    path = os.path.join(control_dir(queue_path), name.removesuffix(".req") + ".done")
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            with open(path, encoding="utf-8") as f:
+                result = str(json.load(f)["outcome"])
+        except (FileNotFoundError, ValueError, KeyError, TypeError):
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(poll)
+            continue
+        _unlink(path)
+        return result
+
+
 class ControlWatcher:
     """
     Applies the requests in the control directory through C{manager}, every C{interval}
@@ -150,26 +184,52 @@ class ControlWatcher:
                 _log.error("bad queue request {path}: {error}", path=path, error=e)
                 _unlink(path)
                 continue
-            self._apply(data)
+            self._apply(data).addCallback(self._report, name[: -len(".req")])
+        self._clean_results()
 
-    def _apply(self, data: Any) -> None:
+    def _apply(self, data: Any) -> Deferred[str]:
+        """Run one request; fires with the outcome to report."""
         action = data.get("action") if isinstance(data, dict) else None
         queue_id = data.get("id") if isinstance(data, dict) else None
         _log.info("queue request: {action} {queue_id}", action=action, queue_id=queue_id or "")
         if action == "flush":
-            self.manager.flush().addErrback(lambda f: _log.failure("queue flush failed", f))
+            d = self.manager.flush()
         elif action in ACTIONS and isinstance(queue_id, str):
-            self.manager.operate(queue_id, action).addErrback(self._failed, action, queue_id)
+            d = self.manager.operate(queue_id, action)
         else:
             _log.error("unknown queue request {data!r}", data=data)
+            return succeed(f"unknown request {data!r}")
+        return d.addCallbacks(lambda _: DONE[action], self._failed, errbackArgs=(action, queue_id))
 
-    def _failed(self, failure: Any, action: str, queue_id: str) -> None:
+    def _failed(self, failure: Any, action: str, queue_id: str | None) -> str:
         if failure.check(KeyError):
             _log.warn("queue {action}: no entry {queue_id}", action=action, queue_id=queue_id)
-        else:
-            _log.failure(
-                "queue {action} of {queue_id} failed", failure, action=action, queue_id=queue_id
-            )
+            return NOT_FOUND
+        _log.failure(
+            "queue {action} of {queue_id} failed", failure, action=action, queue_id=queue_id
+        )
+        return f"failed: {failure.getErrorMessage()}"
+
+    def _report(self, result: str, name: str) -> None:
+        tmp = os.path.join(self.directory, name + ".tmp")
+        try:
+            with open(tmp, "w", encoding="utf-8") as f:
+                json.dump({"outcome": result}, f)
+            os.rename(tmp, os.path.join(self.directory, name + ".done"))
+        except OSError as e:
+            _log.error("cannot report queue request {name}: {error}", name=name, error=e)
+            _unlink(tmp)
+
+    def _clean_results(self) -> None:
+        """Remove results nobody collected (a command that stopped waiting)."""
+        limit = time.time() - _RESULT_LIFETIME
+        try:
+            with os.scandir(self.directory) as entries:
+                for e in entries:
+                    if e.name.endswith(".done") and e.stat().st_mtime < limit:
+                        _unlink(e.path)
+        except OSError:
+            pass
 
 
 # -- the spool read and changed directly (CLI) ------------------------------------------

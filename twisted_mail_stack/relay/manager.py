@@ -27,7 +27,6 @@ from typing import Any, TypeVar
 from attrs import evolve
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, DeferredList, DeferredSemaphore, maybeDeferred
-from twisted.internet.interfaces import IDelayedCall
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
@@ -39,6 +38,7 @@ from .dsn import RecipientReport, build_dsn
 from .queue import DeliveryQueue
 from .schedule import Expire, RetryPolicy, next_attempt
 from .state import DELIVERED, FAILED, PENDING, EntryState, RecipientState
+from .timers import Timers
 
 __all__ = ["RelayManager", "operator_bounce"]
 
@@ -92,7 +92,7 @@ class RelayManager(Service):
         self._is_local = is_local or _no_local
         self._deliver_local = deliver_local
         self._slots = DeferredSemaphore(max_parallel)
-        self._timers: dict[str, IDelayedCall] = {}
+        self._timers = Timers(clock, self._start)
         self._running: dict[str, Deferred[None]] = {}
         self._again: set[str] = set()
         self._scans: list[Deferred[None]] = []
@@ -118,8 +118,6 @@ class RelayManager(Service):
             self.queue.listeners.remove(self._enqueued)
         if self._scanner is not None and self._scanner.running:
             self._scanner.stop()
-        for timer in self._timers.values():
-            timer.cancel()
         self._timers.clear()
         return DeferredList(list(self._running.values()))
 
@@ -151,21 +149,19 @@ class RelayManager(Service):
         return self.scan().addErrback(lambda f: _log.failure("queue scan failed", f))
 
     async def _scan(self) -> None:
-        for queue_id in await self.queue.list_ids():
+        # One read of the whole spool (not a thread round trip per entry): a start with
+        # 100,000 entries queued schedules them in seconds.
+        for queue_id, when in await self.queue.next_attempts():
             if queue_id in self._timers or queue_id in self._running:
                 continue
-            state = await self.queue.load_state(queue_id)
-            self.schedule(queue_id, state.next_attempt if state is not None else 0.0)
+            self.schedule(queue_id, when)
 
     def schedule(self, queue_id: str, when: float) -> None:
         """Try C{queue_id} at C{when} (clock seconds; the past means now); not once stopped."""
-        old = self._timers.pop(queue_id, None)
-        if old is not None and old.active():
-            old.cancel()
+        self._timers.cancel(queue_id)
         if not self.running:  # a run that ends after stopService sets no timer
             return
-        delay = max(0.0, when - self.clock.seconds())
-        self._timers[queue_id] = self.clock.callLater(delay, self._start, queue_id)
+        self._timers.set(queue_id, when - self.clock.seconds())
 
     def _enqueued(self, queue_id: str) -> None:
         if queue_id in self._quiet:
@@ -197,7 +193,7 @@ class RelayManager(Service):
         return d.addBoth(done)
 
     def _start(self, queue_id: str) -> None:
-        self._timers.pop(queue_id, None)
+        self._timers.cancel(queue_id)
         if queue_id in self._running or queue_id in self._held:
             self._again.add(queue_id)
             return
@@ -261,7 +257,15 @@ class RelayManager(Service):
         except KeyError:
             return True  # the parent is gone, and it goes only once its notices are confirmed
         state = await self.queue.load_state(parent)
-        return state is not None and state.notices > int(number)
+        if state is None:
+            # Never saved, or removed since we looked: a removal takes the envelope first and
+            # the state last, so a parent still there now has truly not saved yet.
+            try:
+                await self.queue.queued_at(parent)
+            except KeyError:
+                return True
+            return False
+        return state.notices > int(number)
 
     def _reschedule(
         self, queue_id: str, state: EntryState, envelope: Envelope, arrival: float, now: float
@@ -386,9 +390,7 @@ class RelayManager(Service):
             while queue_id in self._running:  # let a run in progress finish first
                 await DeferredList([self._running[queue_id]])
             if action == "delete":
-                timer = self._timers.pop(queue_id, None)
-                if timer is not None and timer.active():
-                    timer.cancel()
+                self._timers.cancel(queue_id)
                 self._again.discard(queue_id)
                 await self.queue.remove(queue_id)
                 _log.info("{queue_id}: removed by the operator", queue_id=queue_id)

@@ -250,13 +250,34 @@ class DeliveryQueue:
         except FileNotFoundError:
             raise KeyError(queue_id) from None
 
+    def next_attempts(self) -> Deferred[list[tuple[str, float]]]:
+        """Every entry's id, oldest first, with its next attempt (0.0: never tried)."""
+        return self._in_thread(self._next_attempts)
+
+    def _next_attempts(self) -> list[tuple[str, float]]:
+        found = []
+        for queue_id in self._list():
+            try:
+                with open(self._state_path(queue_id), "rb") as f:
+                    when = float(json.loads(f.read())["next_attempt"])
+            except (OSError, ValueError, KeyError, TypeError):
+                when = 0.0  # never tried, or unreadable: its run loads it and says why
+            found.append((queue_id, when))
+        return found
+
     def list_ids(self) -> Deferred[Sequence[str]]:
         return self._in_thread(self._list)
 
     def _list(self) -> list[str]:
-        entries = [e for e in os.scandir(self.path) if e.name.endswith(".json") and e.is_file()]
-        entries.sort(key=lambda e: (e.stat().st_mtime_ns, e.name))
-        return [e.name[: -len(".json")] for e in entries]
+        found = []
+        for e in os.scandir(self.path):
+            if e.name.endswith(".json"):
+                try:
+                    found.append((e.stat().st_mtime_ns, e.name[: -len(".json")]))
+                except FileNotFoundError:
+                    pass  # delivered and removed while we looked
+        found.sort()
+        return [queue_id for _, queue_id in found]
 
     def load(self, queue_id: str) -> Deferred[tuple[Envelope, IMessageSource]]:
         return self._in_thread(self._load, queue_id)

@@ -28,7 +28,7 @@ from ..smtp.delivery import new_queue_id
 from ..sources import BytesSource
 from ..values import Envelope, EnvelopeRecipient, MXHost, normalise_domain
 from .attempt import domain_of
-from .client import Outgoing, RecipientResult
+from .client import Outgoing, RecipientResult, Timeouts
 from .control import ControlWatcher, ServerLock
 from .dnsclient import DNSClient, DNSConfig, system_nameservers
 from .limits import ConnectionLimits
@@ -78,6 +78,13 @@ class Sender:
             tls_options=CertificateOptions(),
             idle_timeout=relay.connection_cache_time,
             max_idle=relay.max_connections,
+            timeouts=Timeouts(
+                connect=relay.connect_timeout,
+                greeting=relay.greeting_timeout,
+                command=relay.command_timeout,
+                data_start=relay.data_timeout,
+                data_end=relay.data_end_timeout,
+            ),
         )
         self.tls_domains = frozenset(normalise_domain(d) for d in relay.tls_required_domains)
         self.smarthost = parse_hostport(relay.smarthost) if relay.smarthost else None

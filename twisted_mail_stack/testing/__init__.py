@@ -18,6 +18,7 @@ A backend that passes it works with every protocol of the project.
 from __future__ import annotations
 
 from ._accounts import AccountTests, DeliveryTests
+from ._cache import MessageCacheTests
 from ._changes import CopyTests, ExpungeTests, FlagTests
 from ._contract import ContractTests
 from ._folders import DeletedFolderTests, FolderTests, NameTests, SubscriptionTests
@@ -49,6 +50,7 @@ class MailStoreConformance(
     NotificationTests,
     RestartTests,
     PeerTests,
+    MessageCacheTests,
 ):
     """
     Subclass and override make_store (and optionally restart_store / make_peer_store).

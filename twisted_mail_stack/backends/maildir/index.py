@@ -149,19 +149,43 @@ class FolderIndex:
                 conn.execute("COMMIT")
 
     @contextmanager
-    def writing(self) -> Iterator[tuple[sqlite3.Connection, Meta]]:
-        """One write transaction; committed, with the meta, if the block succeeds."""
+    def writing(self, durable: bool = True) -> Iterator[tuple[sqlite3.Connection, Meta]]:
+        """
+        One write transaction; committed, with the meta, if the block succeeds. Not
+        C{durable}: the commit does not wait for the disk (WAL without fsync); for a caller
+        whose changes can be rebuilt from the files after a crash (L{Folder.add}). Each
+        durable commit makes every earlier one durable too (one WAL, written in order).
+        """
         with self._using() as conn:
-            conn.execute("BEGIN IMMEDIATE")
+            if not durable:
+                conn.execute("PRAGMA synchronous=NORMAL")
             try:
-                meta = Meta.load(conn)
-                yield conn, meta
-                meta.save(conn)
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    meta = Meta.load(conn)
+                    yield conn, meta
+                    meta.save(conn)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+            finally:
+                if not durable:
+                    try:
+                        conn.execute("PRAGMA synchronous=FULL")
+                    except sqlite3.Error:
+                        self._disconnect()  # never left without fsync: a new one has it
+
+    def sync_wal(self) -> None:
+        """
+        Make every commit so far durable, those made without WAL fsync (L{writing}) too, in
+        any process: for a caller about to remove the files they could be rebuilt from.
+        """
+        try:
+            fsync_file(self._db_path + "-wal")
+        except FileNotFoundError:
+            pass  # no WAL: everything is in the database file, synced by its checkpoint
 
     def close(self) -> None:
         self._disconnect()

@@ -4,8 +4,9 @@ Where things live in a Maildir++ tree, and what file names mean. Pure functions;
   - Account C{local@domain}: C{<root>/<domain>/<local>/}, whose C{cur new tmp} are INBOX.
   - Folder C{a/b}: directory C{.a.b} in the account root (Maildir++), each component in modified
     UTF-7 (as Dovecot and Courier store them) with a literal C{.} written C{&AC4-}.
-  - Message: C{<sec>.M<usec>P<pid>Q<n>.<host>,S=<size>:2,<flags>} (Dovecot's form), in C{new/}
-    without the C{:2,} part or in C{cur/} with it. Any foreign name is accepted.
+  - Message: C{<sec>.M<usec>P<pid>Q<n>.<host>,S=<size>,I=<uidvalidity>.<uid>:2,<flags>}
+    (Dovecot's form, plus the UID it was delivered under, see L{tagged}), in C{new/} without
+    the C{:2,} part or in C{cur/} with it. Any foreign name is accepted.
 """
 
 from __future__ import annotations
@@ -129,6 +130,8 @@ _INFO = ":2,"
 # makes that rename look like what it is, not an expunge plus a new message.
 _MBSYNC_UID = re.compile(r",U=\d+")
 _SIZE = re.compile(r",S=(\d+)")
+# Our own field (no other Maildir program uses "I"): the UIDVALIDITY and UID of a delivery.
+_UID_TAG = re.compile(r",I=(\d{1,10})\.(\d{1,10})(?=[,:]|$)")
 
 
 @frozen
@@ -141,6 +144,8 @@ class MessageName:
     size: int | None
     #: The info letters after ":2,", or "" (files in new/ have none).
     letters: str
+    #: From our ",I=<uidvalidity>.<uid>" field (see L{tagged}), or None.
+    uid_tag: tuple[int, int] | None = None
 
 
 def key_of(filename: str) -> str:
@@ -153,7 +158,13 @@ def parse_name(filename: str) -> MessageName:
     base, sep, info = filename.partition(":")
     size = _SIZE.search(base)
     letters = info[2:] if sep and info.startswith("2,") else ""
-    return MessageName(key_of(base), int(size.group(1)) if size else None, letters)
+    tag = _UID_TAG.search(base) if ",I=" in base else None
+    return MessageName(
+        key_of(base),
+        int(size.group(1)) if size else None,
+        letters,
+        (int(tag.group(1)), int(tag.group(2))) if tag else None,
+    )
 
 
 def flags_of(letters: str) -> frozenset[str]:
@@ -192,3 +203,11 @@ def unique_name() -> str:
 def sized(name: str, size: int) -> str:
     """Add Dovecot's ",S=<size>" so that listing a folder needs no stat for sizes."""
     return f"{name},S={size}"
+
+
+def tagged(name: str, uidvalidity: int, uid: int) -> str:
+    """
+    Add ",I=<uidvalidity>.<uid>": the UID a delivery was given before its index row was
+    committed, so that a file whose row did not survive a crash keeps it (see L{scan}).
+    """
+    return f"{name},I={uidvalidity}.{uid}"

@@ -12,8 +12,10 @@ from ...interfaces import (
     ChangeListener,
     IMailbox,
     IMaildropLock,
+    IMessageCache,
     IMessageContent,
     IMessageReader,
+    IMessageSizes,
     IMessageSource,
 )
 from ...names import canonical_name
@@ -29,6 +31,7 @@ from .content import MaildirContent, MaildropLock
 from .files import unlink_quietly, write_tmp
 from .hub import FolderHub
 from .layout import folder_path
+from .msgcache import CacheFile
 from .rows import to_us
 from .worker import deferred
 
@@ -36,7 +39,7 @@ if TYPE_CHECKING:
     from .store import MaildirMailStore
 
 
-@implementer(IMailbox, IMessageReader)
+@implementer(IMailbox, IMessageReader, IMessageSizes, IMessageCache)
 class MaildirMailbox:
     """A handle; see L{IMailbox}. Its UID operations fail if the folder was renumbered since."""
 
@@ -52,6 +55,8 @@ class MaildirMailbox:
         self._listeners: list[ChangeListener] = []
         self._locks: list[MaildropLock] = []
         self._closed = False
+        self._cache: CacheFile | None = None
+        self._cache_written = False
 
     @deferred
     async def status(self) -> MailboxStatus:
@@ -65,6 +70,10 @@ class MaildirMailbox:
         return await self._hub.call(self._folder.messages, self.uidvalidity)
 
     @deferred
+    async def list_sizes(self) -> tuple[Sequence[int], Sequence[int]]:
+        return await self._hub.call(self._folder.sizes, self.uidvalidity)
+
+    @deferred
     async def get_messages(self, uids: Iterable[int]) -> Sequence[MessageInfo]:
         return await self._hub.call(self._folder.get, self.uidvalidity, list(uids))
 
@@ -76,6 +85,24 @@ class MaildirMailbox:
     @deferred
     async def read_messages(self, uids: Sequence[int], max_size: int) -> Mapping[int, bytes]:
         return await self._hub.call(self._folder.read_whole, self.uidvalidity, list(uids), max_size)
+
+    @deferred
+    async def get_cached(
+        self, uids: Sequence[int], fields: Sequence[str]
+    ) -> Mapping[tuple[int, str], bytes]:
+        cache = self._cache_file()
+        return await self._store.worker.run(cache.get, self.uidvalidity, list(uids), list(fields))
+
+    @deferred
+    async def put_cached(self, entries: Mapping[tuple[int, str], bytes]) -> None:
+        if entries:
+            self._cache_written = True
+            await self._store.worker.run(self._cache_file().put, self.uidvalidity, dict(entries))
+
+    def _cache_file(self) -> CacheFile:
+        if self._cache is None:
+            self._cache = CacheFile(self._folder.path)
+        return self._cache
 
     @deferred
     async def append(
@@ -184,4 +211,17 @@ class MaildirMailbox:
             self._hub.remove_listener(listener)
         for lock in self._locks:
             lock.release()
+        if self._cache is not None:
+            await self._close_cache(self._cache)
         await self._store.hubs.release(self._hub)
+
+    async def _close_cache(self, cache: CacheFile) -> None:
+        """Close the cache file, first dropping expunged messages' entries if this handle wrote."""
+        try:
+            if self._cache_written and not self._hub.gone:
+                uids, _ = await self._hub.call(self._folder.sizes, self.uidvalidity)
+                await self._store.worker.run(cache.prune, self.uidvalidity, uids)
+        except Exception:
+            pass  # a cache: its entries of expunged UIDs are merely never asked for again
+        finally:
+            await self._store.worker.run(cache.close)

@@ -22,6 +22,8 @@ from .layout import flags_of, key_of, parse_name
 #: A directory mtime this close to now may still change within the same clock tick without
 #: the mtime moving, so it is not trusted to skip the next listing (Dovecot does the same).
 _MTIME_SLACK_NS = 2_000_000_000
+#: UIDs are 32-bit numbers (RFC 3501 9, nz-number).
+_UIDS = 1 << 32
 
 
 def mtimes(folder: str) -> tuple[int, int]:
@@ -49,6 +51,19 @@ def listing(folder: str) -> set[str]:
         # Maildir: dot files are not messages.
         found |= {sub + name for name in os.listdir(folder + "/" + sub) if name[0] != "."}
     return found
+
+
+def named_ahead(folder: str, meta: Meta) -> bool:
+    """
+    Whether a file is named with a UID of this UIDVALIDITY at or above UIDNEXT (see L{_add}):
+    a delivery whose index row a crash lost. Only lists the directories.
+    """
+    for path in listing(folder):
+        if ",I=" in path:
+            tag = parse_name(path[4:]).uid_tag
+            if tag is not None and tag[0] == meta.uidvalidity and meta.uidnext <= tag[1] < _UIDS:
+                return True
+    return False
 
 
 def find(folder: str, key: str) -> str | None:
@@ -115,6 +130,7 @@ def _add(folder: str, conn: Connection, meta: Meta, appeared: dict[str, str]) ->
             _moved(conn, meta, uid, appeared[key], text)
         del appeared[key]
     arrivals = []
+    named: list[tuple[int, tuple[int, str, str, int, frozenset[str]]]] = []
     for key, path in appeared.items():
         try:
             st = os.stat(os.path.join(folder, path))
@@ -123,7 +139,22 @@ def _add(folder: str, conn: Connection, meta: Meta, appeared: dict[str, str]) ->
         if stat.S_ISREG(st.st_mode):
             name = parse_name(path[4:])
             size = st.st_size if name.size is None else name.size
-            arrivals.append((st.st_mtime_ns // 1000, path, key, size, flags_of(name.letters)))
+            arrival = (st.st_mtime_ns // 1000, path, key, size, flags_of(name.letters))
+            tag = name.uid_tag
+            if tag is not None and tag[0] == meta.uidvalidity and meta.uidnext <= tag[1] < _UIDS:
+                named.append((tag[1], arrival))
+            else:
+                arrivals.append(arrival)
+    # A file named with a UID of this UIDVALIDITY that was never given out (at or above
+    # UIDNEXT) is a delivery whose index row a crash lost (Folder.add): it keeps that UID, so
+    # nobody who was told of it sees it change. Another file claiming the same UID is new.
+    named.sort()
+    for uid, (d, p, k, s, f) in named:
+        if uid < meta.uidnext:
+            arrivals.append((d, p, k, s, f))
+            continue
+        meta.uidnext = uid
+        rows.insert(conn, meta, [(k, p, f, d, s)])
     # Several at once arrive in order of their dates (a message file's mtime is its date).
     arrivals.sort()
     rows.insert(conn, meta, ((k, p, f, d, s) for d, p, k, s, f in arrivals))
