@@ -375,6 +375,24 @@ class StoreTests(MaildirCase):
             await account.create_mailbox("Resurrected")
         self.assertEqual(files_under(self.root), {".mailstack-tmp"})
 
+    def test_a_fresh_link_of_an_old_message_is_not_stale(self) -> None:
+        # COPY/MOVE hard-link an old message into tmp/ (its mtime is its internal date): the
+        # name says when it came, and that keeps it; an old name and mtime both do not.
+        from twisted_mail_stack.backends.maildir.files import clean_tmp
+        from twisted_mail_stack.backends.maildir.layout import unique_name
+
+        folder = self.mktemp()
+        tmp = os.path.join(folder, "tmp")
+        os.makedirs(tmp)
+        old = time.time() - 40 * 3600
+        fresh, stale = unique_name(), f"{int(old)}.M1P1Q1.host"
+        for name in (fresh, stale):
+            with open(os.path.join(tmp, name), "wb") as f:
+                f.write(b"message")
+            os.utime(os.path.join(tmp, name), (old, old))
+        clean_tmp(folder)
+        self.assertEqual(os.listdir(tmp), [fresh])
+
     async def test_stale_tmp_files_removed_on_open(self) -> None:
         store = self.make_store()
         await self.account(store)

@@ -117,7 +117,11 @@ def write_tmp(folder: str, source: IMessageSource, mtime_us: int) -> tuple[str, 
 
 
 def clean_tmp(folder: str, now: float | None = None) -> None:
-    """Remove files in C{folder/tmp/} older than 36 hours (Maildir convention)."""
+    """
+    Remove files in C{folder/tmp/} older than 36 hours (Maildir convention). Age is the later
+    of the file's mtime and the time its name starts with (L{layout.unique_name}): a COPY or
+    MOVE hard-links an old message into C{tmp/} with its old mtime, and must not lose it here.
+    """
     limit = (time.time() if now is None else now) - TMP_MAX_AGE
     try:
         entries = list(os.scandir(os.path.join(folder, "tmp")))
@@ -125,7 +129,15 @@ def clean_tmp(folder: str, now: float | None = None) -> None:
         return
     for entry in entries:
         try:
+            if _named_time(entry.name) >= limit:
+                continue
             if entry.is_file(follow_symlinks=False) and entry.stat().st_mtime < limit:
                 os.unlink(entry.path)
         except OSError:
             pass
+
+
+def _named_time(name: str) -> float:
+    """The seconds a Maildir name starts with (C{<sec>.M...}), or 0."""
+    head = name.partition(".")[0]
+    return float(head) if head.isdigit() and len(head) <= 12 else 0.0
