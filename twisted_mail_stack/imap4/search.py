@@ -375,50 +375,41 @@ def _not(node: _Node) -> _Node:
 
 
 def _and(nodes: list[_Node]) -> _Node:
+    return _combine(nodes, all, decisive=False)
+
+
+def _or(nodes: list[_Node]) -> _Node:
+    return _combine(nodes, any, decisive=True)
+
+
+def _combine(
+    nodes: list[_Node], combine: Callable[[Iterable[bool]], bool], decisive: bool
+) -> _Node:
+    """
+    Three-valued AND (C{decisive} False, C{combine} L{all}) or OR (True, L{any}) of C{nodes}:
+    one decisive verdict settles it, an unknown one leaves it unknown.
+    """
     nodes.sort(key=lambda node: (node.content, node.body))  # cheap keys first
     if len(nodes) == 1:
         return nodes[0]
     cheaps = [node.cheap for node in nodes]
 
-    def and_cheap(n: int, i: MessageInfo) -> bool | None:
-        verdict: bool | None = True
-        for cheap in cheaps:
-            v = cheap(n, i)
-            if v is False:
-                return False
+    def cheap(n: int, i: MessageInfo) -> bool | None:
+        verdict: bool | None = not decisive
+        for test in cheaps:
+            v = test(n, i)
+            if v is decisive:
+                return decisive
             if v is None:
                 verdict = None
         return verdict
 
     return _Node(
-        and_cheap,
-        lambda n, i, raw: all(node.full(n, i, raw) for node in nodes),
+        cheap,
+        lambda n, i, raw: combine(node.full(n, i, raw) for node in nodes),
         any(node.content for node in nodes),
         any(node.body for node in nodes),
-        _all_flags(nodes, all),
-    )
-
-
-def _or(nodes: list[_Node]) -> _Node:
-    nodes.sort(key=lambda node: (node.content, node.body))
-    cheaps = [node.cheap for node in nodes]
-
-    def or_cheap(n: int, i: MessageInfo) -> bool | None:
-        verdict: bool | None = False
-        for cheap in cheaps:
-            v = cheap(n, i)
-            if v is True:
-                return True
-            if v is None:
-                verdict = None
-        return verdict
-
-    return _Node(
-        or_cheap,
-        lambda n, i, raw: any(node.full(n, i, raw) for node in nodes),
-        any(node.content for node in nodes),
-        any(node.body for node in nodes),
-        _all_flags(nodes, any),
+        _all_flags(nodes, combine),
     )
 
 
