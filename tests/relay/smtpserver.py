@@ -12,6 +12,7 @@ from typing import Any
 
 from twisted.internet import defer
 from twisted.internet.defer import Deferred
+from twisted.internet.task import deferLater
 
 from twisted_mail_stack.auth.directory import Directory
 from twisted_mail_stack.auth.userdb import UserDB
@@ -76,8 +77,26 @@ class RemoteMX:
             tls_options=tls_options,
             policies=[ScriptedPolicy()] if policies is None else policies,
         )
+        #: Connections accepted so far.
+        self.connections = 0
+        build = self.factory.buildProtocol
+
+        def counted(addr: Any) -> Any:
+            self.connections += 1
+            return build(addr)
+
+        self.factory.buildProtocol = counted  # type: ignore[method-assign]
+        self._reactor = reactor
         self.port = reactor.listenTCP(port, self.factory, interface=interface)
         self.address = self.port.getHost()
+
+    async def sessions_closed(self, timeout: float = 5.0) -> bool:
+        """Wait until every session has ended (the server closes just after its 221)."""
+        for _ in range(int(timeout / 0.01)):
+            if not self.factory.sessions:
+                return True
+            await deferLater(self._reactor, 0.01)
+        return not self.factory.sessions
 
     def inbox(self, user: str) -> list[bytes]:
         folder = self.store.account_data(user).folders[INBOX]

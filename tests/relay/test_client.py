@@ -80,7 +80,8 @@ class LoopbackTests(unittest.TestCase):
         self.assertEqual(results[1][0].reply.enhanced, "5.7.1")
         self.assertEqual(len(mx.inbox("bob@remote.test")), 1)
         self.assertTrue(mx.inbox("carol@remote.test")[0].endswith(b"\r\nno final newline\r\n"))
-        self.assertEqual(len(mx.factory.sessions), 0)  # one session, closed with QUIT
+        self.assertEqual(mx.connections, 1)  # one session for all four
+        self.assertTrue(await mx.sessions_closed())  # and it ended (QUIT, 221, close)
 
     async def test_smtputf8_and_8bit(self) -> None:
         mx = self.start()

@@ -6,6 +6,7 @@ into the store and remote recipients into the queue, all or nothing.
 from __future__ import annotations
 
 import os
+import random
 import secrets
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -26,9 +27,13 @@ __all__ = ["Spool", "SliceSource", "new_queue_id", "received_header", "deliver"]
 _log = Logger()
 
 
+#: Queue ids need to be unique, not secret: a fast generator, seeded from the system's.
+_random = random.Random(secrets.randbits(128))
+
+
 def new_queue_id(seconds: float) -> str:
     """A queue id: the time in milliseconds (sortable) and 48 random bits, in hex."""
-    return f"{int(seconds * 1000):011X}{secrets.token_hex(6).upper()}"
+    return f"{int(seconds * 1000):011X}{_random.getrandbits(48):012X}"
 
 
 class Spool:

@@ -31,6 +31,7 @@ from ..auth.directory import Directory
 from ..auth.policy import PlaintextPolicy, plaintext_allowed
 from ..auth.sasl import CANCEL, Challenge, SASLMechanism, create_mechanism
 from ..config import SenderRule, SMTPConfig
+from ..directwrite import write_now
 from ..errors import SASLError
 from ..interfaces import IAccount, IDeliveryQueue, IMailStore, ISMTPPolicy
 from ..values import Address, Envelope, EnvelopeRecipient, SMTPClientInfo, SMTPReply
@@ -306,7 +307,7 @@ class SMTPSession(Protocol):
     # -- replies -----------------------------------------------------------------------------
 
     def _write(self, data: bytes) -> None:
-        self.transport.write(data)  # type: ignore[union-attr]
+        write_now(self.transport, data)
 
     def _reply(self, code: int, enhanced: str, text: str | Sequence[str]) -> None:
         if self.state is not State.CLOSED:
