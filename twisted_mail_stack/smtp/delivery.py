@@ -27,8 +27,10 @@ __all__ = ["Spool", "SliceSource", "new_queue_id", "received_header", "deliver"]
 _log = Logger()
 
 
-#: Queue ids need to be unique, not secret: a fast generator, seeded from the system's.
+#: Queue ids need to be unique, not secret: a fast generator, seeded from the system's, and
+#: seeded again in a forked child so that parent and child never draw the same ids.
 _random = random.Random(secrets.randbits(128))
+os.register_at_fork(after_in_child=lambda: _random.seed(secrets.randbits(128)))
 
 
 def new_queue_id(seconds: float) -> str:
