@@ -108,7 +108,8 @@ class LostRowTests(MaildirCase):
         self.assertEqual(uids, sorted(set(uids)))
         self.assertEqual(await self._deliver(store, 1), uids[-1] + 1)
 
-    async def test_add_names_the_file_and_restores_full_sync(self) -> None:
+    async def _folder_with_prepared_file(self) -> tuple[Folder, str]:
+        """ALICE's INBOX opened directly, and a 7-byte message file prepared in its tmp/."""
         store = self.make_store()
         await store.create_account(ALICE)
         await store.close()
@@ -117,6 +118,10 @@ class LostRowTests(MaildirCase):
         tmp = os.path.join(self.account_dir(), "tmp", "prepared")
         with open(tmp, "wb") as f:
             f.write(b"hello\r\n")
+        return folder, tmp
+
+    async def test_add_names_the_file_and_restores_full_sync(self) -> None:
+        folder, tmp = await self._folder_with_prepared_file()
         outcome = folder.add(View(), [(tmp, 7, frozenset(), 0)])
         self.assertEqual([i.uid for i in outcome.result], [1])
         (name,) = os.listdir(os.path.join(self.account_dir(), "new"))
@@ -127,14 +132,7 @@ class LostRowTests(MaildirCase):
         self.assertEqual(conn.execute("PRAGMA synchronous").fetchone()[0], 2)  # FULL
 
     async def test_remove_makes_the_delivery_durable_before_the_file_goes(self) -> None:
-        store = self.make_store()
-        await store.create_account(ALICE)
-        await store.close()
-        folder = Folder(self.account_dir(), "INBOX")
-        self.addCleanup(folder.close)
-        tmp = os.path.join(self.account_dir(), "tmp", "prepared")
-        with open(tmp, "wb") as f:
-            f.write(b"hello\r\n")
+        folder, tmp = await self._folder_with_prepared_file()
         added = folder.add(View(), [(tmp, 7, frozenset(), 0)])
         events: list[str] = []
         fsync_file, unlink = index.fsync_file, os.unlink

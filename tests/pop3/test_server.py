@@ -342,13 +342,7 @@ class MaildropTests(unittest.TestCase):
 
     def test_backend_failure_at_login_is_sys_temp(self) -> None:
         self.patch(MemoryMailbox, "list_messages", lambda self: fail(StorageError("index lost")))
-        s = self.world.connect()
-        s.cmd(f"USER {USER}")
-        self.assertEqual(
-            s.cmd(b"PASS " + PASSWORD),
-            b"-ERR [SYS/TEMP] the mail store failed; try again later\r\n",
-        )
-        result(self.world.inbox().lock())  # the lock was given back
+        _login_fails_as_sys_temp(self, self.world)
 
 
 class LimitTests(unittest.TestCase):
@@ -431,13 +425,18 @@ class CompactSnapshotTests(unittest.TestCase):
 
     def test_failure_of_the_listing_is_sys_temp(self) -> None:
         self.patch(server, "IMessageSizes", lambda m, d=None: _Failing())
-        s = self.world.connect()
-        s.cmd(f"USER {USER}")
-        self.assertEqual(
-            s.cmd(b"PASS " + PASSWORD),
-            b"-ERR [SYS/TEMP] the mail store failed; try again later\r\n",
-        )
-        result(self.world.inbox().lock())  # the lock was given back
+        _login_fails_as_sys_temp(self, self.world)
+
+
+def _login_fails_as_sys_temp(test: unittest.TestCase, world: World) -> None:
+    """PASS answers [SYS/TEMP] (RFC 3206) when the store fails, and gives the lock back."""
+    s = world.connect()
+    s.cmd(f"USER {USER}")
+    test.assertEqual(
+        s.cmd(b"PASS " + PASSWORD),
+        b"-ERR [SYS/TEMP] the mail store failed; try again later\r\n",
+    )
+    result(world.inbox().lock())  # the lock was given back
 
 
 class _Failing:
