@@ -14,9 +14,11 @@ fsynced. No index, no checks, no trace headers, no log: an upper bound, not a se
                  ready at that moment (rename, one fsync of new/), as the Maildir store does
   +N             the same with N µs of work added per message in the reactor thread
 
-Figures only: this is never a test. Needs root (the anchors) and postfix (smtp-source).
+Figures only: this is never a test. Needs root (the anchors), postfix (smtp-source) and a
+Python with Twisted to run it (the sinks run under the same one). The sinks' Maildirs stay
+under --dir (deleting many files just before a run slows file creation here; see round 4).
 
-  sudo benchmarks/smtp/ceiling.py [--rounds 3] [--count 3000] [--servers ...]
+  sudo /tmp/devvenv/bin/python benchmarks/smtp/ceiling.py [--rounds 3] [--count 3000] [--servers ...]
   benchmarks/smtp/ceiling.py serve DESIGN PORT DIR [DELAY_US]    # one sink, in the foreground
 """
 
@@ -35,7 +37,6 @@ from pathlib import Path
 
 from run import SERVERS, control, load
 
-HERE = Path(__file__).resolve().parent
 DESIGNS = ("threads", "twisted", "twisted-group")
 DEFAULT = ("postfix", "twistd", "mailstack", *DESIGNS, "twisted-group+100", "twisted-group+400")
 
